@@ -1,0 +1,90 @@
+// Plain-JS shard kernels: the reference implementation every faster kernel is tested against, and the
+// fallback where WebAssembly SIMD is unavailable. One flat loop per segment, scalars read once into locals,
+// no allocation. JS arithmetic is float64; storage is float32.
+//
+// Per element, for every convention (the knobs only change the scalars):
+//   g  = clamp(Σ_r slot_r · (1/R), ±clipValue) · clipScale + l2·p
+//   m' = β1·m + (1−β1)·g;  v' = β2·v + (1−β2)·g²;  v̂ = amsgrad ? max(v_max, v') : v'
+//   p' = (p·decayPre − stepSize·m' / (√v̂·sqrtScale + ε)) · decayPost
+
+import {
+  kBeta1Field,
+  kBeta2Field,
+  kClipScaleField,
+  kClipValueField,
+  kDecayPostOffset,
+  kDecayPreOffset,
+  kEpsField,
+  kInvSlotsField,
+  kL2Offset,
+  kOneMinusBeta1Field,
+  kOneMinusBeta2Field,
+  kSqrtScaleField,
+  kStepSizeOffset,
+  tensorField,
+} from '../memory/control.js';
+import type { ShardStates } from '../memory/shard-states.js';
+
+export interface ShardKernels {
+  readonly name: string;
+  /**
+   * Accumulate (clamped replica-mean gradient)² over shard-local [start, end) into four float64 lanes:
+   * element i goes to lane (lane0 + i − start) & 3. Lanes follow the flat index, so a chunk's sum does not
+   * depend on where shard or tensor boundaries cut it.
+   */
+  sumSquares(shard: ShardStates, start: number, end: number, scalars: Float64Array, lanes: Float64Array, lane0: number): void;
+  /** The AdamW update of shard-local [start, end), all of it belonging to tensor `tensor`. */
+  update(shard: ShardStates, start: number, end: number, scalars: Float64Array, tensor: number): void;
+}
+
+function sumSquares(shard: ShardStates, start: number, end: number, s: Float64Array, lanes: Float64Array, lane0: number): void {
+  const invSlots = s[kInvSlotsField];
+  const clip = s[kClipValueField];
+  const slots = shard.grads;
+  const nSlots = slots.length;
+  const g0 = slots[0];
+  for (let i = start; i < end; i++) {
+    let sum = g0[i];
+    for (let r = 1; r < nSlots; r++) sum += slots[r][i];
+    const g = Math.min(Math.max(sum * invSlots, -clip), clip);
+    lanes[(lane0 + i - start) & 3] += g * g;
+  }
+}
+
+function update(shard: ShardStates, start: number, end: number, s: Float64Array, tensor: number): void {
+  const b1 = s[kBeta1Field];
+  const b2 = s[kBeta2Field];
+  const omb1 = s[kOneMinusBeta1Field];
+  const omb2 = s[kOneMinusBeta2Field];
+  const eps = s[kEpsField];
+  const sqrtScale = s[kSqrtScaleField];
+  const invSlots = s[kInvSlotsField];
+  const clip = s[kClipValueField];
+  const clipScale = s[kClipScaleField];
+  const decayPre = s[tensorField(tensor, kDecayPreOffset)];
+  const stepSize = s[tensorField(tensor, kStepSizeOffset)];
+  const decayPost = s[tensorField(tensor, kDecayPostOffset)];
+  const l2 = s[tensorField(tensor, kL2Offset)];
+  const { params: p, m, v, vmax, grads: slots } = shard;
+  const amsgrad = vmax.length > 0;
+  const nSlots = slots.length;
+  const g0 = slots[0];
+  for (let i = start; i < end; i++) {
+    let sum = g0[i];
+    for (let r = 1; r < nSlots; r++) sum += slots[r][i];
+    const pi = p[i];
+    const g = Math.min(Math.max(sum * invSlots, -clip), clip) * clipScale + l2 * pi;
+    const mi = b1 * m[i] + omb1 * g;
+    const vi = b2 * v[i] + omb2 * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    let vhat = v[i];
+    if (amsgrad) {
+      vhat = Math.max(vmax[i], vhat);
+      vmax[i] = vhat;
+    }
+    p[i] = (pi * decayPre - (stepSize * m[i]) / (Math.sqrt(vhat) * sqrtScale + eps)) * decayPost;
+  }
+}
+
+export const jsKernels: ShardKernels = Object.freeze({ name: 'js', sumSquares, update });

@@ -1,0 +1,296 @@
+// ShardedAdamW: validates, owns the shared buffers, and runs each step as two phases over the flat index
+// space (norm: partial sums of squares, only when clipping or the non-finite check needs them; update: the
+// fused replica mean + AdamW). Phases run inline on the calling thread or as one task per thread on the pool;
+// both paths call the same kernels over the same ranges, so they give the same bits.
+
+import { createControlBlock, kGenerationField, type ControlBlock } from '../memory/control.js';
+import { computeLayout, maxShardFloats, type Layout } from '../memory/layout.js';
+import { allocateShards, type ShardStates } from '../memory/shard-states.js';
+import { tensorViews, type StateRegion, type TensorView } from '../memory/tensor-views.js';
+import { WorkerPool } from '../parallel/pool.js';
+import { runPart, type StepContext, type StepPhase } from '../parallel/shard-tasks.js';
+import { settleAll } from '../parallel/settle.js';
+import type { KernelName, StepTask } from '../parallel/worker-protocol.js';
+import type { ConventionKnobs, ConventionName } from './conventions.js';
+import { defaultKernel, loadKernels } from './kernels.js';
+import { resolveOptions, type OptimizerOptions, type ResolvedOptions } from './options.js';
+import { createSchedule, type Schedule } from './schedules.js';
+import { clipScaleFor, setClipScale, writeStepScalars, type StepConstants } from './step-scalars.js';
+
+/**
+ * Below this many parameters a step runs inline on the calling thread: a pool round trip (~50 µs per
+ * phase) costs more than the work. Measured with `npm run bench` (see README, Performance).
+ */
+export const kInlineBelowParams = 1 << 18;
+
+export interface StepResult {
+  /** globalStep after this call (unchanged when skipped). */
+  readonly step: number;
+  /** lr used by this step. */
+  readonly lr: number;
+  /** L2 norm of the (value-clipped) replica-mean gradient, before norm clipping; NaN when not computed. */
+  readonly gradNorm: number;
+  /** Factor the gradient was multiplied by (1 unless norm-clipped). */
+  readonly clipScale: number;
+  /** True when a non-finite gradient made the step a no-op (onNonFinite: 'skip'). */
+  readonly skipped: boolean;
+}
+
+export class NonFiniteGradientError extends Error {
+  constructor(
+    message: string,
+    readonly tensor: string,
+    readonly step: number,
+  ) {
+    super(message);
+    this.name = 'NonFiniteGradientError';
+  }
+}
+
+export type GradientsInput = Readonly<Record<string, ArrayLike<number>>>;
+
+export class ShardedAdamW {
+  readonly layout: Layout;
+  readonly convention: ConventionName;
+  readonly knobs: ConventionKnobs;
+  readonly schedule: Schedule;
+  readonly threads: number;
+  readonly kernel: KernelName;
+  /** Live views of the parameters. */
+  readonly params: Readonly<Record<string, TensorView>>;
+  /** Live views of gradient slot 0: write gradients here, then step(). */
+  readonly grads: Readonly<Record<string, TensorView>>;
+  /** Live views of Adam's moments (and v_max with AMSGrad), for checkpoints and inspection. */
+  readonly state: Readonly<{ m: Readonly<Record<string, TensorView>>; v: Readonly<Record<string, TensorView>>; vmax: Readonly<Record<string, TensorView>> | null }>;
+  readonly options: ResolvedOptions;
+  #globalStep: number;
+  #lr = Number.NaN;
+  #skipped = 0;
+  #stepping = false;
+  #broken: Error | null = null;
+  #closed = false;
+  readonly #shards: ShardStates[];
+  readonly #control: ControlBlock;
+  readonly #context: StepContext;
+  readonly #constants: StepConstants;
+  readonly #inline: boolean;
+  readonly #tasks: Record<StepPhase, StepTask[]>;
+  #pool: WorkerPool | null = null;
+
+  /** @internal use createOptimizer(). */
+  constructor(o: ResolvedOptions, kernel: KernelName, kernels: StepContext['kernels']) {
+    this.options = o;
+    this.convention = o.convention;
+    this.knobs = o.knobs;
+    this.threads = o.threads;
+    this.kernel = kernel;
+    this.schedule = createSchedule(o.schedule);
+    this.#globalStep = o.startStep;
+    const limit = o.maxShardParams ?? maxShardFloats(o.gradSlots, o.knobs.amsgrad);
+    this.layout = computeLayout(
+      o.names.map((name, i) => ({ name, size: o.initial[i].length })),
+      limit,
+    );
+    this.#shards = allocateShards(this.layout, o.gradSlots, o.knobs.amsgrad);
+    this.#control = createControlBlock(this.layout.tensors.length, this.layout.totalSize);
+    this.#context = { layout: this.layout, shards: this.#shards, control: this.#control, kernels };
+    this.params = tensorViews(this.layout, this.#shards, 'params');
+    this.grads = tensorViews(this.layout, this.#shards, 'grads', 0);
+    const view = (r: StateRegion) => tensorViews(this.layout, this.#shards, r);
+    this.state = Object.freeze({ m: view('m'), v: view('v'), vmax: o.knobs.amsgrad ? view('vmax') : null });
+    o.names.forEach((name, i) => this.params[name].set(o.initial[i]));
+    this.#constants = {
+      knobs: o.knobs,
+      beta1: o.betas[0],
+      beta2: o.betas[1],
+      eps: o.eps,
+      clipValue: o.clipValue ?? Number.POSITIVE_INFINITY,
+      gradSlots: o.gradSlots,
+      weightDecay: Float64Array.from(o.decayTable, (e) => e.weightDecay),
+      lrMultiplier: Float64Array.from(o.decayTable, (e) => e.lrMultiplier),
+    };
+    this.#inline = o.dispatch === 'inline' || (o.dispatch === 'auto' && (o.threads === 1 || this.layout.totalSize < kInlineBelowParams));
+    const tasks = (phase: StepPhase): StepTask[] =>
+      Array.from({ length: o.threads }, (_, part) => ({ kind: 'step', phase, part, parts: o.threads, step: 0 }));
+    this.#tasks = { norm: tasks('norm'), update: tasks('update') };
+  }
+
+  /** True when steps run on the calling thread (small models, or threads: 1), not on the pool. */
+  get runsInline(): boolean {
+    return this.#inline;
+  }
+
+  /** Steps completed. The next step() uses schedule(globalStep) and bias correction t = globalStep + 1. */
+  get globalStep(): number {
+    return this.#globalStep;
+  }
+
+  /** lr used by the last step (NaN before the first). */
+  get lr(): number {
+    return this.#lr;
+  }
+
+  /** Steps skipped or refused because of a non-finite gradient. */
+  get skippedSteps(): number {
+    return this.#skipped;
+  }
+
+  /** Per-tensor weight decay and lr multiplier after exclusion rules and groups. */
+  get decayTable(): ResolvedOptions['decayTable'] {
+    return this.options.decayTable;
+  }
+
+  /** Gradient slot r's live views (the trainer's replicas write one slot each). */
+  gradSlot(r: number): Readonly<Record<string, TensorView>> {
+    if (!Number.isInteger(r) || r < 0 || r >= this.options.gradSlots) {
+      throw new RangeError(`gradient slot must be an integer in [0, ${this.options.gradSlots}), got ${r}`);
+    }
+    return r === 0 ? this.grads : tensorViews(this.layout, this.#shards, 'grads', r);
+  }
+
+  /** The shared memories, one per shard (for replicas that read params directly). */
+  get memories(): readonly WebAssembly.Memory[] {
+    return this.#shards.map((s) => s.memory);
+  }
+
+  /** The optimizer's thread pool (started on first use); run your own parallelFor loops on it. */
+  get pool(): WorkerPool {
+    this.#assertOpen();
+    this.#pool ??= new WorkerPool(this.threads, {
+      optimizer: {
+        layout: this.layout,
+        memories: this.memories,
+        control: this.#control.buffer,
+        gradSlots: this.options.gradSlots,
+        amsgrad: this.knobs.amsgrad,
+        kernel: this.kernel,
+        failAt: this.options.failAt,
+      },
+    });
+    return this.#pool;
+  }
+
+  /** Copy named gradients into slot `slot`, checking every name and length before writing any. */
+  setGrads(grads: GradientsInput, slot = 0): void {
+    const views = this.gradSlot(slot);
+    if (grads === null || typeof grads !== 'object') throw new TypeError(`gradients must be an object of named arrays, got ${String(grads)}`);
+    for (const [name, g] of Object.entries(grads)) {
+      const view = views[name];
+      if (view === undefined) throw new RangeError(`gradient for unknown tensor "${name}" (the model has ${this.layout.tensors.length} tensors)`);
+      if (g === null || typeof g !== 'object' || typeof g.length !== 'number') throw new TypeError(`gradient for "${name}" must be an array, got ${String(g)}`);
+      if (g.length !== view.length) throw new RangeError(`gradient for "${name}" has ${g.length} elements, expected ${view.length}`);
+    }
+    for (const [name, g] of Object.entries(grads)) views[name].set(g);
+  }
+
+  /**
+   * One AdamW step at globalStep with the mean of the gradient slots (after optionally copying `grads`
+   * into slot 0). On a non-finite gradient nothing is written: params, m, v and globalStep stay as they were.
+   */
+  async step(grads?: GradientsInput): Promise<StepResult> {
+    this.#assertOpen();
+    if (this.#stepping) throw new Error('step() called while another step is running: await each step before the next');
+    this.#stepping = true;
+    try {
+      if (grads !== undefined) this.setGrads(grads);
+      return await this.#step();
+    } finally {
+      this.#stepping = false;
+    }
+  }
+
+  async #step(): Promise<StepResult> {
+    const t = this.#globalStep;
+    const eta = this.schedule.multiplierAt(t);
+    const lrT = this.options.lr * eta;
+    const scalars = this.#control.scalars;
+    writeStepScalars(scalars, this.#constants, t + 1, lrT, eta);
+
+    let gradNorm = Number.NaN;
+    let clipScale = 1;
+    if (this.options.clipGlobalNorm !== undefined || this.options.onNonFinite !== 'ignore') {
+      await this.#run('norm', t + 1);
+      let sumSquares = 0;
+      const base = this.#control.partialsBase;
+      for (let c = 0; c < this.#control.chunkCount; c++) sumSquares += scalars[base + c];
+      gradNorm = Math.sqrt(sumSquares);
+      if (!Number.isFinite(gradNorm) && this.options.onNonFinite !== 'ignore') {
+        this.#skipped++;
+        if (this.options.onNonFinite === 'skip') return { step: t, lr: lrT, gradNorm, clipScale: 1, skipped: true };
+        throw this.#nonFiniteError(t + 1);
+      }
+      if (this.options.clipGlobalNorm !== undefined) clipScale = clipScaleFor(gradNorm, this.options.clipGlobalNorm);
+    }
+    setClipScale(scalars, clipScale);
+    await this.#run('update', t + 1);
+    this.#globalStep = t + 1;
+    this.#lr = lrT;
+    return { step: t + 1, lr: lrT, gradNorm, clipScale, skipped: false };
+  }
+
+  async #run(phase: StepPhase, step: number): Promise<void> {
+    if (this.#inline) {
+      runPart(this.#context, phase, 0, 1);
+      return;
+    }
+    // Release: every plain write of this step's scalars happens before this add; workers load the field
+    // (acquire) before reading them.
+    Atomics.add(this.#control.ints, kGenerationField, 1);
+    const pool = this.pool;
+    const tasks = this.#tasks[phase];
+    for (let k = 0; k < tasks.length; k++) (tasks[k] as { step: number }).step = step;
+    try {
+      await settleAll(tasks.map((task) => pool.run<void>(task)));
+    } catch (err) {
+      if (phase === 'update') {
+        // Other parts completed: the parameters are now a mix of two steps, so refuse to go on.
+        this.#broken = new Error(`step ${step} failed in a worker after some shards were updated; restore from a checkpoint: ${(err as Error).message}`);
+        throw this.#broken;
+      }
+      throw err;
+    }
+  }
+
+  #nonFiniteError(step: number): NonFiniteGradientError {
+    const slots = Array.from({ length: this.options.gradSlots }, (_, r) => this.gradSlot(r));
+    for (const { name } of this.layout.tensors) {
+      for (let r = 0; r < slots.length; r++) {
+        const g = slots[r][name];
+        for (let i = 0; i < g.length; i++) {
+          const x = g.at(i) ?? 0;
+          if (!Number.isFinite(x)) {
+            return new NonFiniteGradientError(
+              `non-finite gradient in tensor "${name}" (element ${i} of slot ${r} is ${x}) at step ${step}; the step was not applied`,
+              name,
+              step,
+            );
+          }
+        }
+      }
+    }
+    return new NonFiniteGradientError(`non-finite gradient norm at step ${step}; the step was not applied`, '', step);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error('the optimizer is closed');
+    if (this.#broken) throw this.#broken;
+  }
+
+  /** Ends every thread. Safe to call twice. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const pool = this.#pool;
+    this.#pool = null;
+    if (pool) await pool.close();
+  }
+}
+
+/** Validate options, allocate the sharded states, copy the initial params in. Threads start on first use. */
+export async function createOptimizer(options: OptimizerOptions): Promise<ShardedAdamW> {
+  const o = resolveOptions(options);
+  const kernel = o.kernel === 'auto' ? await defaultKernel() : o.kernel;
+  const kernels = await loadKernels(kernel);
+  const opt = new ShardedAdamW(o, kernel, kernels);
+  if (!opt.runsInline) void opt.pool; // start the threads now, not inside the first step
+  return opt;
+}

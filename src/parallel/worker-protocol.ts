@@ -1,0 +1,46 @@
+// What crosses the thread boundary: the start-up data (every shared buffer, once) and the small per-task
+// messages. Everything here is structured-cloneable; shared memories are passed by handle, not copied.
+
+import type { Layout } from '../memory/layout.js';
+import type { StepPhase } from './shard-tasks.js';
+
+export type KernelName = 'js' | 'wasm';
+
+export interface OptimizerInit {
+  readonly layout: Layout;
+  readonly memories: readonly WebAssembly.Memory[];
+  readonly control: SharedArrayBuffer;
+  readonly gradSlots: number;
+  readonly amsgrad: boolean;
+  readonly kernel: KernelName;
+  /** @internal test hook: throw in this phase on this part, to prove errors reach step(). */
+  readonly failAt?: { readonly phase: StepPhase; readonly part: number };
+}
+
+export interface WorkerInit {
+  readonly optimizer?: OptimizerInit;
+}
+
+export interface StepTask {
+  readonly kind: 'step';
+  readonly phase: StepPhase;
+  readonly part: number;
+  readonly parts: number;
+  /** The step being run, for error messages. */
+  readonly step: number;
+}
+
+export type SharedBufferLike = SharedArrayBuffer | WebAssembly.Memory;
+
+export interface ForTask {
+  readonly kind: 'for';
+  /** file: URL of the user's kernel module. */
+  readonly module: string;
+  readonly start: number;
+  readonly end: number;
+  readonly part: number;
+  readonly buffers: Readonly<Record<string, SharedBufferLike>>;
+  readonly args: unknown;
+}
+
+export type WorkerTask = StepTask | ForTask;

@@ -1,0 +1,65 @@
+// What runs inside every pool thread. It builds its views of the shared buffers once, from workerData, and
+// then answers small per-task messages by calling a kernel. workers/shard-worker.ts is only an entry point.
+
+import { threadId } from 'node:worker_threads';
+import { kGenerationField, viewControlBlock } from '../memory/control.js';
+import { viewShard } from '../memory/shard-states.js';
+import { loadKernels } from '../optim/kernels.js';
+import { runPart, type StepContext } from './shard-tasks.js';
+import type { ForTask, OptimizerInit, StepTask, WorkerInit, WorkerTask } from './worker-protocol.js';
+
+/** The body of a parallelFor loop: the default export of the user's module. */
+export type LoopBody = (range: { start: number; end: number; part: number }, buffers: Readonly<Record<string, unknown>>, args: unknown) => unknown;
+
+async function buildStepContext(init: OptimizerInit): Promise<StepContext> {
+  const { layout, memories, gradSlots, amsgrad } = init;
+  return {
+    layout,
+    shards: layout.shards.map((range, i) => viewShard(range, memories[i], gradSlots, amsgrad)),
+    control: viewControlBlock(init.control, layout.tensors.length, layout.totalSize),
+    kernels: await loadKernels(init.kernel),
+  };
+}
+
+export function createWorkerRuntime(init: WorkerInit): (task: WorkerTask) => Promise<unknown> {
+  const stepContext = init.optimizer ? buildStepContext(init.optimizer) : null;
+  const failAt = init.optimizer?.failAt;
+  const bodies = new Map<string, Promise<LoopBody>>();
+
+  async function runStep(task: StepTask): Promise<void> {
+    if (stepContext === null) throw new Error('this pool was not created with optimizer buffers');
+    const ctx = await stepContext;
+    // Acquire: pairs with the coordinator's Atomics.add after it wrote this step's scalars, so the plain
+    // Float64Array reads below see them.
+    Atomics.load(ctx.control.ints, kGenerationField);
+    if (failAt && failAt.phase === task.phase && failAt.part === task.part) throw new Error('injected failure (failAt)');
+    runPart(ctx, task.phase, task.part, task.parts);
+  }
+
+  async function loadBody(module: string): Promise<LoopBody> {
+    let body = bodies.get(module);
+    if (!body) {
+      body = import(module).then((m: { default?: unknown }) => {
+        if (typeof m.default !== 'function') throw new TypeError(`parallelFor module ${module} must export a default function (range, buffers, args)`);
+        return m.default as LoopBody;
+      });
+      bodies.set(module, body);
+    }
+    return body;
+  }
+
+  async function runFor(task: ForTask): Promise<unknown> {
+    const body = await loadBody(task.module);
+    return body({ start: task.start, end: task.end, part: task.part }, task.buffers, task.args);
+  }
+
+  return async function handle(task: WorkerTask): Promise<unknown> {
+    try {
+      return task.kind === 'step' ? await runStep(task) : await runFor(task);
+    } catch (err) {
+      const where = task.kind === 'step' ? `step ${task.step}, part ${task.part}/${task.parts}` : `parallelFor ${task.module} [${task.start}, ${task.end})`;
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new Error(`worker thread ${threadId} (${where}): ${msg}`, { cause: err });
+    }
+  };
+}
