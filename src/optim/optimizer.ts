@@ -166,6 +166,7 @@ export class ShardedAdamW {
         kernel: this.kernel,
         failAt: this.options.failAt,
       },
+      extensions: this.options.workerExtensions,
     });
     return this.#pool;
   }

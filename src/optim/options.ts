@@ -3,7 +3,7 @@
 // before any memory is allocated or any thread started.
 
 import { checkThreads, defaultThreads } from '../parallel/pool.js';
-import type { KernelName } from '../parallel/worker-protocol.js';
+import type { ExtensionInit, KernelName } from '../parallel/worker-protocol.js';
 import { conventions, conventionNames, decayModes, isConventionName, type ConventionKnobs, type ConventionName, type DecayMode } from './conventions.js';
 import { compileDecayTable, type ExclusionRule, type ParamGroup, type TensorDecayEntry } from './decay-rules.js';
 import { scheduleNames, validateScheduleOptions, type ScheduleName, type ScheduleOptions } from './schedules.js';
@@ -57,6 +57,8 @@ export interface OptimizerOptions {
   maxShardParams?: number;
   /** First step (to continue a run). Default 0. */
   startStep?: number;
+  /** Extra per-thread handlers loaded into the optimizer's pool (the trainer's replicas use this). */
+  workerExtensions?: Readonly<Record<string, ExtensionInit>>;
   /** @internal fault injection for tests. */
   failAt?: { readonly phase: 'norm' | 'update'; readonly part: number };
 }
@@ -77,7 +79,7 @@ export const optimizerDefaults = Object.freeze({
 const knownKeys: ReadonlySet<string> = new Set([
   'params', 'threads', 'convention', 'decay', 'biasCorrection', 'epsilonHat', 'amsgrad', 'lr', 'schedule', 'betas', 'eps',
   'weightDecay', 'excludeFromWeightDecay', 'paramGroups', 'clipGlobalNorm', 'clipValue', 'onNonFinite', 'gradSlots', 'kernel',
-  'dispatch', 'maxShardParams', 'startStep', 'failAt',
+  'dispatch', 'maxShardParams', 'startStep', 'failAt', 'workerExtensions',
 ] satisfies (keyof OptimizerOptions)[]);
 
 export interface ResolvedOptions {
@@ -101,6 +103,7 @@ export interface ResolvedOptions {
   readonly maxShardParams: number | undefined;
   readonly startStep: number;
   readonly failAt: OptimizerOptions['failAt'];
+  readonly workerExtensions: OptimizerOptions['workerExtensions'];
 }
 
 function isFiniteNumber(x: unknown): x is number {
@@ -232,6 +235,7 @@ export function resolveOptions(options: OptimizerOptions): ResolvedOptions {
     maxShardParams,
     startStep,
     failAt: o.failAt,
+    workerExtensions: o.workerExtensions,
   });
 }
 

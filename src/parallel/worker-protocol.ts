@@ -17,8 +17,33 @@ export interface OptimizerInit {
   readonly failAt?: { readonly phase: StepPhase; readonly part: number };
 }
 
+/**
+ * A worker extension: a module (file: URL) whose `createHandler(data, env)` is called once per thread at
+ * start-up and then answers every `{ kind: 'ext', extension: name }` task. The trainer's replicas use this
+ * to live in the optimizer's threads without the optimizer knowing about models.
+ */
+export interface ExtensionInit {
+  readonly module: string;
+  readonly data: unknown;
+}
+
 export interface WorkerInit {
   readonly optimizer?: OptimizerInit;
+  readonly extensions?: Readonly<Record<string, ExtensionInit>>;
+}
+
+/** What an extension's handler gets besides its own data: the optimizer's views, when the pool has them. */
+export interface ExtensionEnv {
+  readonly step: import('./shard-tasks.js').StepContext | null;
+}
+
+export type ExtensionHandler = (payload: unknown) => unknown;
+export type CreateExtensionHandler = (data: unknown, env: ExtensionEnv) => ExtensionHandler | Promise<ExtensionHandler>;
+
+export interface ExtensionTask {
+  readonly kind: 'ext';
+  readonly extension: string;
+  readonly payload: unknown;
 }
 
 export interface StepTask {
@@ -43,4 +68,4 @@ export interface ForTask {
   readonly args: unknown;
 }
 
-export type WorkerTask = StepTask | ForTask;
+export type WorkerTask = StepTask | ForTask | ExtensionTask;

@@ -6,7 +6,7 @@ import { kGenerationField, viewControlBlock } from '../memory/control.js';
 import { viewShard } from '../memory/shard-states.js';
 import { loadKernels } from '../optim/kernels.js';
 import { runPart, type StepContext } from './shard-tasks.js';
-import type { ForTask, OptimizerInit, StepTask, WorkerInit, WorkerTask } from './worker-protocol.js';
+import type { CreateExtensionHandler, ExtensionHandler, ExtensionTask, ForTask, OptimizerInit, StepTask, WorkerInit, WorkerTask } from './worker-protocol.js';
 
 /** The body of a parallelFor loop: the default export of the user's module. */
 export type LoopBody = (range: { start: number; end: number; part: number }, buffers: Readonly<Record<string, unknown>>, args: unknown) => unknown;
@@ -25,6 +25,26 @@ export function createWorkerRuntime(init: WorkerInit): (task: WorkerTask) => Pro
   const stepContext = init.optimizer ? buildStepContext(init.optimizer) : null;
   const failAt = init.optimizer?.failAt;
   const bodies = new Map<string, Promise<LoopBody>>();
+  const extensions = new Map<string, Promise<ExtensionHandler>>();
+
+  function extension(name: string): Promise<ExtensionHandler> {
+    let handler = extensions.get(name);
+    if (!handler) {
+      const ext = init.extensions?.[name];
+      if (!ext) return Promise.reject(new Error(`no worker extension named "${name}" in this pool`));
+      handler = (async () => {
+        const mod = (await import(ext.module)) as { createHandler?: CreateExtensionHandler };
+        if (typeof mod.createHandler !== 'function') throw new TypeError(`worker extension ${ext.module} must export createHandler(data, env)`);
+        return mod.createHandler(ext.data, { step: stepContext ? await stepContext : null });
+      })();
+      extensions.set(name, handler);
+    }
+    return handler;
+  }
+
+  async function runExtension(task: ExtensionTask): Promise<unknown> {
+    return (await extension(task.extension))(task.payload);
+  }
 
   async function runStep(task: StepTask): Promise<void> {
     if (stepContext === null) throw new Error('this pool was not created with optimizer buffers');
@@ -55,9 +75,16 @@ export function createWorkerRuntime(init: WorkerInit): (task: WorkerTask) => Pro
 
   return async function handle(task: WorkerTask): Promise<unknown> {
     try {
-      return task.kind === 'step' ? await runStep(task) : await runFor(task);
+      if (task.kind === 'step') return await runStep(task);
+      if (task.kind === 'for') return await runFor(task);
+      return await runExtension(task);
     } catch (err) {
-      const where = task.kind === 'step' ? `step ${task.step}, part ${task.part}/${task.parts}` : `parallelFor ${task.module} [${task.start}, ${task.end})`;
+      const where =
+        task.kind === 'step'
+          ? `step ${task.step}, part ${task.part}/${task.parts}`
+          : task.kind === 'for'
+            ? `parallelFor ${task.module} [${task.start}, ${task.end})`
+            : `extension ${task.extension}`;
       const msg = err instanceof Error ? err.message : String(err);
       throw new Error(`worker thread ${threadId} (${where}): ${msg}`, { cause: err });
     }

@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// The `shardtrain` command. Each subcommand lives in its own file and registers itself here.
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command('shardtrain')
+  .description('Train models on every core of one machine: sharded AdamW over shared memory')
+  .version(pkg.version);
+
+await program.parseAsync(process.argv);
