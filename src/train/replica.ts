@@ -1,0 +1,174 @@
+// One replica per pool thread, loaded as a worker extension of the optimizer's pool (so it shares the
+// threads and sees the same shared memories). It keeps a private tfjs copy of the model; per task it gets
+// two small numbers (step, replica) and:
+//   1. loads the current params from shared memory into its tfjs variables,
+//   2. computes loss and gradients on its fixed micro-batch(es) of the global batch (data-order.ts),
+//   3. writes the (accumulation-averaged) gradients into gradient slot `replica`.
+// Slot r is written by exactly one task per step, so no two threads write the same bytes; the optimizer's
+// update phase then reads every slot. piscina's task hand-off (a message) orders these writes before the
+// coordinator's step(), which starts only after every replica task has resolved.
+
+import type { ExtensionEnv } from '../parallel/worker-protocol.js';
+import { tensorViews, type TensorView } from '../memory/tensor-views.js';
+import { DataOrder, gatherExamples } from './data-order.js';
+import { checkDataSet, exampleSize, loadModelModule, modelTensors, type DataSet, type Examples, type LayersModel, type ModelModule, type TensorSpec } from './model-module.js';
+import { initTf, tf, tfl, type BackendName } from './tf.js';
+
+export interface ReplicaInit {
+  readonly moduleUrl: string;
+  readonly modelOptions: Readonly<Record<string, unknown>>;
+  readonly seed: number;
+  readonly backend: BackendName;
+  /** What the coordinator's copy of the model has: every replica must build the same. */
+  readonly tensors: readonly TensorSpec[];
+  readonly globalBatch: number;
+  readonly replicas: number;
+  readonly accumulateSteps: number;
+  readonly evalBatch: number;
+}
+
+export type ReplicaTask =
+  | { readonly op: 'grad'; readonly step: number; readonly replica: number }
+  | { readonly op: 'eval'; readonly from: number; readonly to: number }
+  | { readonly op: 'info' };
+
+export interface EvalPart {
+  readonly lossSum: number;
+  readonly count: number;
+}
+
+/** Copy a live view into a private Float32Array (tfjs must never alias shared memory). */
+function copyOut(view: TensorView, out: Float32Array): Float32Array {
+  if (view instanceof Float32Array) out.set(view);
+  else {
+    let at = 0;
+    for (const part of view.parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+  }
+  return out;
+}
+
+export class Replica {
+  readonly #init: ReplicaInit;
+  readonly #module: ModelModule;
+  readonly #model: LayersModel;
+  readonly #variables: tf.Variable[];
+  readonly #data: DataSet;
+  readonly #order: DataOrder;
+  readonly #params: Readonly<Record<string, TensorView>>;
+  readonly #slots: Array<Readonly<Record<string, TensorView>>>;
+  readonly #scratch: Float32Array[];
+  readonly #acc: Float32Array[];
+  readonly #micro: number;
+  readonly backend: BackendName;
+
+  constructor(init: ReplicaInit, mod: ModelModule, model: LayersModel, data: DataSet, backend: BackendName, env: ExtensionEnv) {
+    if (env.step === null) throw new Error('the replica extension needs a pool created by the optimizer');
+    this.#init = init;
+    this.#module = mod;
+    this.#model = model;
+    this.backend = backend;
+    const specs = modelTensors(model, init.moduleUrl);
+    const got = specs.map((s) => `${s.name}[${s.shape}]`).join(', ');
+    const want = init.tensors.map((s) => `${s.name}[${s.shape}]`).join(', ');
+    if (got !== want) throw new Error(`model module ${init.moduleUrl} built different tensors in a worker (${got}) than on the main thread (${want}): name your layers and make createModel deterministic`);
+    this.#variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    this.#data = data;
+    const counts = checkDataSet(data, init.moduleUrl);
+    this.#order = new DataOrder(counts.train, init.globalBatch, init.seed);
+    const { layout, shards } = env.step;
+    this.#params = tensorViews(layout, shards, 'params');
+    this.#slots = Array.from({ length: init.replicas }, (_, r) => tensorViews(layout, shards, 'grads', r));
+    this.#scratch = specs.map((s) => new Float32Array(s.size));
+    this.#acc = init.accumulateSteps > 1 ? specs.map((s) => new Float32Array(s.size)) : [];
+    this.#micro = init.globalBatch / (init.replicas * init.accumulateSteps);
+  }
+
+  /** Shared params → this thread's tfjs variables. */
+  loadParams(): void {
+    this.#init.tensors.forEach((spec, i) => {
+      const values = copyOut(this.#params[spec.name], this.#scratch[i]);
+      tf.tidy(() => this.#variables[i].assign(tf.tensor(values, spec.shape as number[], 'float32')));
+    });
+  }
+
+  #batch(e: Examples, indices: ArrayLike<number>): { x: tf.Tensor; y: tf.Tensor } {
+    const xs = exampleSize(e.xShape);
+    const ys = exampleSize(e.yShape);
+    const n = indices.length;
+    const x = gatherExamples(e.x, xs, indices, new (e.x.constructor as Int32ArrayConstructor)(n * xs));
+    const y = gatherExamples(e.y, ys, indices, new (e.y.constructor as Int32ArrayConstructor)(n * ys));
+    return {
+      x: tf.tensor(x, [n, ...e.xShape], e.x instanceof Int32Array ? 'int32' : 'float32'),
+      y: tf.tensor(y, [n, ...e.yShape], e.y instanceof Int32Array ? 'int32' : 'float32'),
+    };
+  }
+
+  /** Loss and gradients of micro-batch `j` of replica `r` at `step`; gradients copied into `out`. */
+  #grad(step: number, r: number, j: number, out: (i: number, g: Float32Array) => void): number {
+    const k = this.#init.accumulateSteps;
+    const indices = this.#order.slice(step, (r * k + j) * this.#micro, this.#micro);
+    return tf.tidy(() => {
+      const { x, y } = this.#batch(this.#data.train, indices);
+      const { value, grads } = tf.variableGrads(() => this.#module.loss({ tf, model: this.#model, x, y }), this.#variables);
+      this.#variables.forEach((v, i) => out(i, grads[v.name].dataSync() as Float32Array));
+      return value.dataSync()[0];
+    });
+  }
+
+  /** Step `step`, replica r: write the mean gradient of its k micro-batches into slot r; returns the mean loss. */
+  grad(step: number, r: number): number {
+    this.loadParams();
+    const k = this.#init.accumulateSteps;
+    const slot = this.#slots[r];
+    const names = this.#init.tensors.map((t) => t.name);
+    if (k === 1) return this.#grad(step, r, 0, (i, g) => slot[names[i]].set(g));
+    let loss = 0;
+    for (let j = 0; j < k; j++) {
+      loss += this.#grad(step, r, j, (i, g) => {
+        const acc = this.#acc[i];
+        if (j === 0) acc.set(g);
+        else for (let e = 0; e < acc.length; e++) acc[e] += g[e];
+      });
+    }
+    const inv = 1 / k;
+    this.#acc.forEach((acc, i) => {
+      for (let e = 0; e < acc.length; e++) acc[e] *= inv;
+      slot[names[i]].set(acc);
+    });
+    return loss / k;
+  }
+
+  /** Sum of per-example losses over held-out examples [from, to), in chunks of evalBatch. */
+  evaluate(from: number, to: number): EvalPart {
+    this.loadParams();
+    let lossSum = 0;
+    for (let a = from; a < to; a += this.#init.evalBatch) {
+      const b = Math.min(to, a + this.#init.evalBatch);
+      const indices = Uint32Array.from({ length: b - a }, (_, i) => a + i);
+      lossSum += tf.tidy(() => {
+        const { x, y } = this.#batch(this.#data.eval, indices);
+        return this.#module.loss({ tf, model: this.#model, x, y }).dataSync()[0] * (b - a);
+      });
+    }
+    return { lossSum, count: to - from };
+  }
+}
+
+/** The worker-extension entry point: called once per pool thread. */
+export async function createHandler(data: unknown, env: ExtensionEnv): Promise<(payload: unknown) => unknown> {
+  const init = data as ReplicaInit;
+  const backend = await initTf(init.backend);
+  const mod = await loadModelModule(init.moduleUrl);
+  const model = mod.createModel({ tf, tfl, options: init.modelOptions, seed: init.seed });
+  const dataSet = await mod.loadData({ options: init.modelOptions, seed: init.seed });
+  const replica = new Replica(init, mod, model, dataSet, backend, env);
+  return (payload: unknown) => {
+    const task = payload as ReplicaTask;
+    if (task.op === 'grad') return replica.grad(task.step, task.replica);
+    if (task.op === 'eval') return replica.evaluate(task.from, task.to);
+    return { backend: replica.backend };
+  };
+}

@@ -1,0 +1,244 @@
+// The coordinator. It owns the global step (through the optimizer), the schedule and the exclusion rules
+// (optimizer options), and the data order (seed + step); it drives R replicas that live in the optimizer's
+// pool threads (replica.ts, loaded as a worker extension). One step:
+//   1. R replica tasks in parallel: load params from shared memory, loss + gradients on micro-batch slice r
+//      (k accumulation micro-batches each), write gradient slot r;
+//   2. opt.step(): each thread reduces its shard across the R slots in a fixed order (÷ R) and applies AdamW.
+// The params are then visible to every replica for the next step.
+
+import { availableParallelism } from 'node:os';
+import { createOptimizer, type ShardedAdamW } from '../optim/optimizer.js';
+import type { OptimizerOptions } from '../optim/options.js';
+import type { ScheduleName } from '../optim/schedules.js';
+import type { ConventionName } from '../optim/conventions.js';
+import type { TensorView } from '../memory/tensor-views.js';
+import { settleAll } from '../parallel/settle.js';
+import {
+  checkCheckpointTensors,
+  checkpointMetadata,
+  readCheckpointHeader,
+  readCheckpointInto,
+  writeCheckpoint,
+  type CheckpointHeader,
+  type StateName,
+} from './checkpoint.js';
+import { parseConfig, ConfigError, type TrainConfig, type TrainConfigInput } from './config.js';
+import { DataOrder, type DataPosition } from './data-order.js';
+import { checkDataSet, loadModelModule, modelModuleUrl, modelTensors, type DataSet, type LayersModel, type ModelModule, type TensorSpec } from './model-module.js';
+import type { EvalPart, ReplicaInit, ReplicaTask } from './replica.js';
+import { initTf, tf, tfl, type BackendName } from './tf.js';
+
+const kReplicaExtension = 'shardtrain.replica';
+const replicaModule = new URL('./replica.js', import.meta.url).href;
+
+export interface TrainerOptions {
+  /** A training config (as in config/*.json); validated, defaults filled in. */
+  config: TrainConfigInput;
+  /** Pool threads; overrides config.threads. */
+  threads?: number;
+  /** Continue from this checkpoint file: params, Adam moments and step (the config must build the same model). */
+  resume?: string;
+  /** Where the config came from, for error messages. */
+  where?: string;
+}
+
+export interface TrainStepResult {
+  readonly step: number;
+  /** Mean training loss of the global batch (mean of the replicas' micro-batch means). */
+  readonly loss: number;
+  readonly lr: number;
+  readonly gradNorm: number;
+}
+
+export class Trainer {
+  readonly config: TrainConfig;
+  readonly tensors: readonly TensorSpec[];
+  readonly threads: number;
+  readonly replicas: number;
+  readonly backend: BackendName;
+  readonly optimizer: ShardedAdamW;
+  readonly counts: { readonly train: number; readonly eval: number };
+  readonly #module: ModelModule;
+  readonly #model: LayersModel;
+  readonly #data: DataSet;
+  readonly #order: DataOrder;
+
+  private constructor(init: {
+    config: TrainConfig;
+    tensors: TensorSpec[];
+    threads: number;
+    replicas: number;
+    backend: BackendName;
+    optimizer: ShardedAdamW;
+    module: ModelModule;
+    model: LayersModel;
+    data: DataSet;
+  }) {
+    this.config = init.config;
+    this.tensors = init.tensors;
+    this.threads = init.threads;
+    this.replicas = init.replicas;
+    this.backend = init.backend;
+    this.optimizer = init.optimizer;
+    this.#module = init.module;
+    this.#model = init.model;
+    this.#data = init.data;
+    this.counts = checkDataSet(init.data, init.config.model.module);
+    this.#order = new DataOrder(this.counts.train, init.config.batchSize, init.config.seed);
+  }
+
+  /** Build the model on this thread, check everything, allocate the shared states and start the pool. */
+  static async create(options: TrainerOptions): Promise<Trainer> {
+    const where = options.where ?? 'config';
+    const config = parseConfig(options.config, where);
+    const threads = options.threads ?? config.threads ?? availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1) throw new ConfigError(`threads must be a positive integer, got ${threads}`);
+    const replicas = config.replicas ?? threads;
+    const perStep = replicas * config.accumulateSteps;
+    if (config.batchSize % perStep !== 0) {
+      throw new ConfigError(`${where}: batchSize ${config.batchSize} is not divisible by replicas × accumulateSteps = ${replicas} × ${config.accumulateSteps}`);
+    }
+    // A checkpoint is checked (header, then names and shapes below) before anything is allocated.
+    const header = options.resume === undefined ? null : readCheckpointHeader(options.resume);
+    const startStep = header ? checkpointMetadata(header).step : 0;
+
+    const backend = await initTf(config.backend);
+    const moduleUrl = modelModuleUrl(config.model.module);
+    const mod = await loadModelModule(moduleUrl);
+    const model = mod.createModel({ tf, tfl, options: config.model.options, seed: config.seed });
+    const tensors = modelTensors(model, moduleUrl);
+    const data = await mod.loadData({ options: config.model.options, seed: config.seed });
+    checkDataSet(data, moduleUrl);
+    const o = config.optimizer;
+    const states: StateName[] = ['params', 'm', 'v', ...(o.amsgrad ? (['vmax'] as const) : [])];
+    if (header) checkCheckpointTensors(header, tensors, states);
+
+    const replicaInit: ReplicaInit = {
+      moduleUrl,
+      modelOptions: config.model.options,
+      seed: config.seed,
+      backend,
+      tensors,
+      globalBatch: config.batchSize,
+      replicas,
+      accumulateSteps: config.accumulateSteps,
+      evalBatch: config.evalBatch,
+    };
+    const schedule: OptimizerOptions['schedule'] =
+      typeof o.schedule === 'string'
+        ? { name: o.schedule as ScheduleName, totalSteps: config.steps }
+        : { ...o.schedule, name: o.schedule.name as ScheduleName, totalSteps: o.schedule.totalSteps ?? config.steps };
+    const optimizer = await createOptimizer({
+      params: tensors.map((t, i) => [t.name, model.trainableWeights[i].read().dataSync() as Float32Array] as const),
+      threads,
+      gradSlots: replicas,
+      convention: o.convention as ConventionName,
+      lr: o.lr,
+      schedule,
+      betas: o.betas,
+      eps: o.eps,
+      weightDecay: o.weightDecay,
+      excludeFromWeightDecay: o.excludeFromWeightDecay,
+      clipGlobalNorm: o.clipGlobalNorm,
+      clipValue: o.clipValue,
+      amsgrad: o.amsgrad,
+      kernel: o.kernel,
+      startStep,
+      workerExtensions: { [kReplicaExtension]: { module: replicaModule, data: replicaInit } },
+    });
+    if (header) readCheckpointInto(header, tensors, Object.fromEntries(states.map((s) => [s, viewsOf(optimizer, s)])));
+    return new Trainer({ config, tensors, threads, replicas, backend, optimizer, module: mod, model, data });
+  }
+
+  get globalStep(): number {
+    return this.optimizer.globalStep;
+  }
+
+  /** Position of the data order after globalStep steps. */
+  get dataPosition(): DataPosition {
+    return this.#order.position(this.globalStep);
+  }
+
+  #run<T>(payload: ReplicaTask): Promise<T> {
+    return this.optimizer.pool.run<T>({ kind: 'ext', extension: kReplicaExtension, payload });
+  }
+
+  /** One data-parallel step at globalStep. */
+  async step(): Promise<TrainStepResult> {
+    const step = this.globalStep;
+    const losses = await settleAll(Array.from({ length: this.replicas }, (_, replica) => this.#run<number>({ op: 'grad', step, replica })));
+    let loss = 0;
+    for (const l of losses) loss += l; // fixed order: replica 0, 1, …
+    loss /= this.replicas;
+    const r = await this.optimizer.step();
+    return { step: r.step, loss, lr: r.lr, gradNorm: r.gradNorm };
+  }
+
+  /** Mean loss over the held-out examples, split across the replicas' threads. */
+  async evaluate(): Promise<number> {
+    const n = this.counts.eval;
+    const parts = this.threads;
+    const runs = Array.from({ length: parts }, (_, k) => this.#run<EvalPart>({ op: 'eval', from: Math.floor((n * k) / parts), to: Math.floor((n * (k + 1)) / parts) }));
+    const results = await settleAll(runs);
+    let sum = 0;
+    for (const r of results) sum += r.lossSum;
+    return sum / n;
+  }
+
+  /** Copy the current params into this thread's tfjs model. */
+  #syncModel(): void {
+    this.tensors.forEach((t, i) => {
+      const view = this.optimizer.params[t.name];
+      const values = view instanceof Float32Array ? view.slice() : view.slice();
+      tf.tidy(() => (this.#model.trainableWeights[i].read() as tf.Variable).assign(tf.tensor(values, t.shape as number[], 'float32')));
+    });
+  }
+
+  /** Text samples from the current params (needs the model module's sample()); [] otherwise. */
+  sample(count = this.config.samples, seed = this.config.seed): string[] {
+    if (!this.#module.sample || count === 0) return [];
+    this.#syncModel();
+    return this.#module.sample({ tf, model: this.#model, count, seed, meta: this.#data.meta });
+  }
+
+  /** Copies of the current params (or m, v), by name. */
+  snapshot(state: StateName = 'params'): Record<string, Float32Array> {
+    const views = viewsOf(this.optimizer, state);
+    return Object.fromEntries(this.tensors.map((t) => [t.name, views[t.name].slice()]));
+  }
+
+  /** Write a safetensors checkpoint of params and Adam moments at globalStep (atomic). */
+  saveCheckpoint(path: string): void {
+    const o = this.optimizer;
+    const states: StateName[] = ['params', 'm', 'v', ...(o.knobs.amsgrad ? (['vmax'] as const) : [])];
+    writeCheckpoint(path, {
+      tensors: this.tensors,
+      states: Object.fromEntries(states.map((s) => [s, viewsOf(o, s)])),
+      metadata: {
+        step: o.globalStep,
+        lr: o.lr,
+        convention: o.convention,
+        config: this.config,
+        data: { seed: this.config.seed, globalBatch: this.config.batchSize, replicas: this.replicas, ...this.dataPosition },
+      },
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.optimizer.close();
+  }
+}
+
+function viewsOf(opt: ShardedAdamW, state: StateName): Readonly<Record<string, TensorView>> {
+  if (state === 'params') return opt.params;
+  if (state === 'vmax') {
+    if (!opt.state.vmax) throw new Error('this optimizer has no v_max (amsgrad is off)');
+    return opt.state.vmax;
+  }
+  return opt.state[state];
+}
+
+/** The config stored in a checkpoint, validated (for `--resume` without `--config`). */
+export function checkpointConfig(header: CheckpointHeader): TrainConfig {
+  return parseConfig(checkpointMetadata(header).config, `checkpoint ${header.path} (__metadata__.config)`);
+}
