@@ -9,4 +9,6 @@ const program = new Command('shardtrain')
   .description('Train models on every core of one machine: sharded AdamW over shared memory')
   .version(pkg.version);
 
+(await import('./train.js')).registerTrain(program);
+(await import('./inspect.js')).registerInspect(program);
 await program.parseAsync(process.argv);

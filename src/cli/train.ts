@@ -1,0 +1,49 @@
+// `shardtrain train --config FILE [--threads N] [--steps N] [--out DIR] [--resume DIR]`
+import type { Command } from 'commander';
+import { runTraining } from '../train/run.js';
+
+function positiveInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got ${value}`);
+    return n;
+  };
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train a model data-parallel on every core (one replica per thread), with checkpoints and a loss curve')
+    .option('-c, --config <file>', 'training config (JSON), e.g. config/char-lm.json')
+    .option('-t, --threads <n>', 'worker threads (default: config.threads, else all cores)', positiveInt('--threads'))
+    .option('-s, --steps <n>', 'train until this step (overrides config.steps)', positiveInt('--steps'))
+    .option('-o, --out <dir>', 'run directory (default: runs/<config>-<time>, or the resumed run)')
+    .option('-r, --resume <dir>', 'continue a run from its checkpoint (a run directory or a .safetensors file)')
+    .option('--no-progress', 'print a line every 5% instead of a progress bar')
+    .action(async (opts: { config?: string; threads?: number; steps?: number; out?: string; resume?: string; progress: boolean }) => {
+      const stopSignal = { stopped: false };
+      const onSigint = () => {
+        if (stopSignal.stopped) process.exit(130); // second Ctrl-C: leave now
+        stopSignal.stopped = true;
+        process.stderr.write('\nCtrl-C: finishing this step and writing a checkpoint (Ctrl-C again to quit at once)\n');
+      };
+      process.on('SIGINT', onSigint);
+      try {
+        const summary = await runTraining({
+          configPath: opts.config,
+          threads: opts.threads,
+          steps: opts.steps,
+          out: opts.out,
+          resume: opts.resume,
+          progress: opts.progress === false ? false : undefined,
+          stopSignal,
+        });
+        if (summary.interrupted) process.exitCode = 130;
+      } catch (err) {
+        process.stderr.write(`shardtrain train: ${(err as Error).message.split('\n')[0]}\n`);
+        process.exitCode = 1;
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
+    });
+}

@@ -1,0 +1,40 @@
+// The loss curve of a run, rendered to SVG headless (vega-lite → vega spec → vega View with no renderer,
+// no canvas needed).
+
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+
+export interface CurvePoint {
+  readonly step: number;
+  readonly loss: number;
+  /** 'train' (batch loss) or 'eval' (held-out loss). */
+  readonly series: string;
+}
+
+/** SVG text of loss against step, one line per series; a dashed rule marks `reference` (e.g. ln V) if given. */
+export async function lossCurveSvg(points: readonly CurvePoint[], title: string, reference?: { value: number; label: string }): Promise<string> {
+  const line = {
+    data: { values: points as CurvePoint[] },
+    mark: { type: 'line', point: points.length < 60 },
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'step' },
+      y: { field: 'loss', type: 'quantitative', title: 'loss', scale: { zero: false } },
+      color: { field: 'series', type: 'nominal', title: null },
+    },
+  };
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    width: 640,
+    height: 360,
+    layer: reference
+      ? [line, { data: { values: [reference] }, mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' }, encoding: { y: { field: 'value', type: 'quantitative' }, tooltip: { field: 'label' } } }]
+      : [line],
+  } as unknown as vl.TopLevelSpec;
+  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}

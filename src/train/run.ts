@@ -1,0 +1,171 @@
+// The `shardtrain train` job: a Trainer plus everything a run leaves behind in its directory:
+//   config.json          the effective config
+//   metrics.jsonl        one JSON object per line: {step, loss, lr, gradNorm, samplesPerSec, elapsedSec}
+//                        every logEvery steps, and {step, evalLoss} at each evaluation
+//   checkpoint.safetensors  every checkpointEvery steps and at the end (atomic replace)
+//   loss.svg             the loss curve (vega-lite), at the end
+//   summary.json         final step, eval loss, samples
+// Ctrl-C: the current step finishes, a checkpoint is written, and the job returns `interrupted` (exit 130).
+
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import cliProgress from 'cli-progress';
+import { readCheckpointHeader } from './checkpoint.js';
+import { loadConfigFile, ConfigError, type TrainConfig } from './config.js';
+import { lossCurveSvg, type CurvePoint } from './loss-curve.js';
+import { Trainer, checkpointConfig } from './trainer.js';
+
+export const kCheckpointFile = 'checkpoint.safetensors';
+
+export interface RunOptions {
+  /** Path of a config file (optional with `resume`: the checkpoint's config is used). */
+  configPath?: string;
+  threads?: number;
+  /** Train until this step (overrides config.steps, and so the schedule's default totalSteps). */
+  steps?: number;
+  /** Run directory. Default: the resumed run's directory, else runs/<config name>-<time>. */
+  out?: string;
+  /** A run directory (its checkpoint.safetensors) or a checkpoint file to continue from. */
+  resume?: string;
+  /** Draw a progress bar (default: when stderr is a terminal). */
+  progress?: boolean;
+  /** Where human-readable lines go. Default process.stdout. */
+  log?: (line: string) => void;
+  /** Set to stop after the current step (the CLI wires SIGINT to it). */
+  stopSignal?: { stopped: boolean };
+}
+
+export interface RunSummary {
+  readonly out: string;
+  readonly step: number;
+  readonly trainLoss: number;
+  readonly evalLoss: number;
+  readonly samples: string[];
+  readonly interrupted: boolean;
+  readonly samplesPerSec: number;
+}
+
+function resolveResume(resume: string): string {
+  try {
+    return statSync(resume).isDirectory() ? join(resume, kCheckpointFile) : resume;
+  } catch {
+    throw new Error(`--resume ${resume}: no such file or directory`);
+  }
+}
+
+function defaultOut(config: TrainConfig, configPath: string | undefined): string {
+  const name = config.name ?? (configPath ? basename(configPath).replace(/\.json$/, '') : 'run');
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return join('runs', `${name}-${stamp}`);
+}
+
+/** Keep the metrics of steps ≤ `step` (a resumed run rewrites what came after its checkpoint). */
+function readMetrics(path: string, step: number): object[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim().length > 0)
+    .map((l) => JSON.parse(l) as { step: number })
+    .filter((m) => m.step <= step);
+}
+
+export async function runTraining(options: RunOptions): Promise<RunSummary> {
+  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const checkpointPath = options.resume === undefined ? undefined : resolveResume(options.resume);
+  let config: TrainConfig;
+  if (options.configPath !== undefined) config = loadConfigFile(options.configPath);
+  else if (checkpointPath !== undefined) config = checkpointConfig(readCheckpointHeader(checkpointPath));
+  else throw new ConfigError('train needs --config FILE (or --resume DIR)');
+  if (options.steps !== undefined) {
+    if (!Number.isInteger(options.steps) || options.steps < 1) throw new ConfigError(`--steps must be a positive integer, got ${options.steps}`);
+    config = { ...config, steps: options.steps };
+  }
+  const out = options.out ?? (options.resume !== undefined && statSync(options.resume).isDirectory() ? options.resume : defaultOut(config, options.configPath));
+
+  // Everything is checked (config, model module, checkpoint names and shapes) before the run directory is touched.
+  const trainer = await Trainer.create({ config, threads: options.threads, resume: checkpointPath, where: options.configPath ? `config ${options.configPath}` : 'config' });
+  const stop = options.stopSignal ?? { stopped: false };
+  let bar: cliProgress.SingleBar | null = null;
+  try {
+    mkdirSync(out, { recursive: true });
+    const metricsPath = join(out, 'metrics.jsonl');
+    const startStep = trainer.globalStep;
+    const kept = readMetrics(metricsPath, startStep);
+    writeFileSync(metricsPath, kept.map((m) => `${JSON.stringify(m)}\n`).join(''));
+    writeFileSync(join(out, 'config.json'), `${JSON.stringify(trainer.config, null, 2)}\n`);
+    const c = trainer.config;
+    const total = c.steps;
+    log(
+      `shardtrain: ${trainer.tensors.length} tensors, ${trainer.optimizer.layout.totalSize} params, ${trainer.counts.train} training / ${trainer.counts.eval} held-out examples; ` +
+        `${trainer.threads} threads, ${trainer.replicas} replicas × ${c.batchSize / trainer.replicas} examples${c.accumulateSteps > 1 ? ` (${c.accumulateSteps} micro-batches)` : ''}, backend ${trainer.backend}; run dir ${out}` +
+        (startStep > 0 ? `; resumed at step ${startStep}` : ''),
+    );
+
+    const showBar = options.progress ?? process.stderr.isTTY === true;
+    if (showBar) {
+      bar = new cliProgress.SingleBar(
+        { format: 'step {value}/{total} {bar} loss {loss} | lr {lr} | {sps} samples/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 50, stream: process.stderr },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(total, startStep, { loss: '-', lr: '-', sps: '-' });
+    }
+    const every = Math.max(1, Math.floor(total / 20));
+    const t0 = performance.now();
+    let windowStart = t0;
+    let windowSteps = 0;
+    let sps = 0;
+    let last = { loss: Number.NaN };
+    const evaluate = async (): Promise<number> => {
+      const evalLoss = await trainer.evaluate();
+      appendFileSync(metricsPath, `${JSON.stringify({ step: trainer.globalStep, evalLoss })}\n`);
+      return evalLoss;
+    };
+    while (trainer.globalStep < total && !stop.stopped) {
+      const r = await trainer.step();
+      last = r;
+      windowSteps++;
+      const now = performance.now();
+      if (now - windowStart > 1000 || r.step === total) {
+        sps = (windowSteps * c.batchSize * 1000) / (now - windowStart);
+        windowStart = now;
+        windowSteps = 0;
+      }
+      if (r.step % c.logEvery === 0 || r.step === total) {
+        appendFileSync(metricsPath, `${JSON.stringify({ step: r.step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, samplesPerSec: Math.round(sps), elapsedSec: (now - t0) / 1000 })}\n`);
+      }
+      if (!Number.isFinite(r.loss)) throw new Error(`training loss became ${r.loss} at step ${r.step}`);
+      bar?.update(r.step, { loss: r.loss.toFixed(4), lr: r.lr.toExponential(2), sps: sps.toFixed(0) });
+      if (!bar && (r.step % every === 0 || r.step === total)) log(`step ${r.step}/${total}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ${sps.toFixed(0)} samples/s`);
+      if (c.checkpointEvery !== undefined && r.step % c.checkpointEvery === 0 && r.step !== total) trainer.saveCheckpoint(join(out, kCheckpointFile));
+      if (c.evalEvery !== undefined && r.step % c.evalEvery === 0 && r.step !== total) await evaluate();
+    }
+    bar?.stop();
+    bar = null;
+    trainer.saveCheckpoint(join(out, kCheckpointFile));
+    const interrupted = trainer.globalStep < total;
+    const elapsed = (performance.now() - t0) / 1000;
+    const done = trainer.globalStep - startStep;
+    const samplesPerSec = elapsed > 0 ? (done * c.batchSize) / elapsed : 0;
+    if (interrupted) {
+      log(`interrupted: checkpoint at step ${trainer.globalStep} written to ${join(out, kCheckpointFile)}; continue with --resume ${out}`);
+      return { out, step: trainer.globalStep, trainLoss: last.loss, evalLoss: Number.NaN, samples: [], interrupted, samplesPerSec };
+    }
+    const evalLoss = await evaluate();
+    const samples = trainer.sample();
+    const metrics = readMetrics(metricsPath, Number.POSITIVE_INFINITY) as Array<{ step: number; loss?: number; evalLoss?: number }>;
+    const points: CurvePoint[] = metrics.flatMap((m) => [
+      ...(m.loss !== undefined ? [{ step: m.step, loss: m.loss, series: 'train (batch)' }] : []),
+      ...(m.evalLoss !== undefined ? [{ step: m.step, loss: m.evalLoss, series: 'held-out' }] : []),
+    ]);
+    writeFileSync(join(out, 'loss.svg'), await lossCurveSvg(points, `${c.name ?? 'shardtrain'}: loss`));
+    const summary = { out, step: trainer.globalStep, trainLoss: last.loss, evalLoss, samples, interrupted, samplesPerSec };
+    writeFileSync(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    log(`done: ${done} steps in ${elapsed.toFixed(1)} s (${samplesPerSec.toFixed(0)} samples/s); train loss ${last.loss.toFixed(4)}, held-out loss ${evalLoss.toFixed(4)}`);
+    if (samples.length > 0) log(`samples: ${samples.join(', ')}`);
+    log(`wrote ${join(out, kCheckpointFile)}, ${join(out, 'metrics.jsonl')}, ${join(out, 'loss.svg')}`);
+    return summary;
+  } finally {
+    bar?.stop();
+    await trainer.close();
+  }
+}
