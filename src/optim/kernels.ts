@@ -2,6 +2,7 @@
 // the workers are guaranteed to run the same per-element arithmetic.
 
 import { jsKernels, type ShardKernels } from './kernels-js.js';
+import { wasmKernelAvailable, wasmKernelError, wasmKernels } from './kernels-wasm.js';
 import type { KernelName } from '../parallel/worker-protocol.js';
 
 export type { ShardKernels } from './kernels-js.js';
@@ -13,11 +14,14 @@ export async function loadKernels(name: KernelName): Promise<ShardKernels> {
     case 'js':
       return jsKernels;
     case 'wasm':
-      throw new Error('the wasm kernel is not built yet');
+      if (!wasmKernelAvailable()) {
+        throw new Error(`kernel 'wasm' is unavailable in this runtime (${wasmKernelError()?.message ?? 'unknown reason'}); use kernel 'js' or 'auto'`);
+      }
+      return wasmKernels;
   }
 }
 
-/** The kernel `'auto'` picks: the fastest one this runtime supports. */
+/** The kernel `'auto'` picks: WebAssembly SIMD when this runtime validates and runs it, else plain JS. */
 export async function defaultKernel(): Promise<KernelName> {
-  return 'js';
+  return wasmKernelAvailable() ? 'wasm' : 'js';
 }
