@@ -1,0 +1,3 @@
+export default function throws(range: { start: number }): never {
+  throw new Error(`bad element at ${range.start}`);
+}
