@@ -47,10 +47,8 @@ describe('Trainer: data-parallel replicas', function () {
   });
 
   it('the same R gives bitwise-identical runs, whichever thread runs which replica', async () => {
-    const a = await train(tinyConfig({ replicas: 2 }), 2);
-    const b = await train(tinyConfig({ replicas: 2 }), 2);
+    const a = await train(tinyConfig({ replicas: 2 }), 2); // one replica per thread, whichever piscina picks
     const c = await train(tinyConfig({ replicas: 2 }), 1); // both replicas on one thread
-    expect(sameBits(a.params, b.params)).to.equal(true);
     expect(sameBits(a.params, c.params)).to.equal(true);
     expect(a.losses).to.deep.equal(c.losses);
   });
