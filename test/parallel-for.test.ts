@@ -51,6 +51,23 @@ describe('parallelFor', () => {
     }
   });
 
+  it('a thread that exits is reported with what it was running, and the pool replaces it', async () => {
+    const pool = createPool({ threads: 2 });
+    try {
+      const exits = new URL('./loops/exits.js', import.meta.url);
+      let error: Error | undefined;
+      try {
+        await parallelFor({ module: exits, range: 64, pool });
+      } catch (err) {
+        error = err as Error;
+      }
+      expect(error?.message).to.match(/^a pool thread died while running parallelFor file:.*exits\.js \[0, 32\): worker exited with code: 3$/);
+      expect(await parallelFor({ module: exits, range: [16, 64], pool })).to.deep.equal([1, 1]);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('errors name the thread, module and range; bad options are refused', async () => {
     const pool = createPool({ threads: 2 });
     try {

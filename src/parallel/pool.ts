@@ -4,7 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { WorkerInit, WorkerTask } from './worker-protocol.js';
+import { describeTask, kWorkerErrorPrefix, type WorkerInit, type WorkerTask } from './worker-protocol.js';
 
 const workerFile = fileURLToPath(new URL('../../workers/shard-worker.js', import.meta.url));
 
@@ -49,7 +49,13 @@ export class WorkerPool {
   /** Run one task on whichever thread is free. */
   run<R>(task: WorkerTask): Promise<R> {
     if (this.#piscina === null) return Promise.reject(new Error('the worker pool is closed'));
-    return this.#piscina.run(task) as Promise<R>;
+    return (this.#piscina.run(task) as Promise<R>).catch((err: unknown) => {
+      // Errors thrown by task code already say which thread and task; a thread that died (process.exit,
+      // out of memory) is reported by piscina alone, so say what it was running.
+      const msg = err instanceof Error ? err.message : String(err);
+      if (msg.startsWith(kWorkerErrorPrefix)) throw err;
+      throw new Error(`a pool thread died while running ${describeTask(task)}: ${msg}`, { cause: err });
+    });
   }
 
   /** End every thread. Safe to call more than once; never throws. */

@@ -69,3 +69,18 @@ export interface ForTask {
 }
 
 export type WorkerTask = StepTask | ForTask | ExtensionTask;
+
+/** A task in words, for error messages from either side of the thread boundary. */
+export function describeTask(task: WorkerTask): string {
+  switch (task.kind) {
+    case 'step':
+      return `step ${task.step}, part ${task.part}/${task.parts}`;
+    case 'for':
+      return `parallelFor ${task.module} [${task.start}, ${task.end})`;
+    case 'ext':
+      return `extension ${task.extension}`;
+  }
+}
+
+/** Prefix of every error a worker reports about its own task. */
+export const kWorkerErrorPrefix = 'worker thread ';

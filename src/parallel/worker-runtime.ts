@@ -6,6 +6,7 @@ import { kGenerationField, viewControlBlock } from '../memory/control.js';
 import { viewShard } from '../memory/shard-states.js';
 import { loadKernels } from '../optim/kernels.js';
 import { runPart, type StepContext } from './shard-tasks.js';
+import { describeTask, kWorkerErrorPrefix } from './worker-protocol.js';
 import type { CreateExtensionHandler, ExtensionHandler, ExtensionTask, ForTask, OptimizerInit, StepTask, WorkerInit, WorkerTask } from './worker-protocol.js';
 
 /** The body of a parallelFor loop: the default export of the user's module. */
@@ -79,14 +80,8 @@ export function createWorkerRuntime(init: WorkerInit): (task: WorkerTask) => Pro
       if (task.kind === 'for') return await runFor(task);
       return await runExtension(task);
     } catch (err) {
-      const where =
-        task.kind === 'step'
-          ? `step ${task.step}, part ${task.part}/${task.parts}`
-          : task.kind === 'for'
-            ? `parallelFor ${task.module} [${task.start}, ${task.end})`
-            : `extension ${task.extension}`;
       const msg = err instanceof Error ? err.message : String(err);
-      throw new Error(`worker thread ${threadId} (${where}): ${msg}`, { cause: err });
+      throw new Error(`${kWorkerErrorPrefix}${threadId} (${describeTask(task)}): ${msg}`, { cause: err });
     }
   };
 }
