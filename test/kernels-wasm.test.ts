@@ -313,24 +313,26 @@ describe(`wasm kernel (seed ${seed})`, function () {
   });
 
   it('sumSquares propagates NaN and ±Inf like the JS kernel (what the non-finite check relies on)', () => {
-    const s = scalarsFor({ ...knobTable[0], R: 2 });
-    const sh = newShard(64, 2, false);
-    for (const [bad, clip] of [
-      [Number.NaN, Number.POSITIVE_INFINITY],
-      [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY],
-      [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY],
-      [Number.NaN, 0.5],
-    ]) {
-      s[kClipValueField] = clip;
-      for (const at of [0, 13, 40, 63]) {
-        sh.grads[0].fill(0.25);
-        sh.grads[1].fill(0.5);
-        sh.grads[1][at] = bad;
-        const lw = new Float64Array(4);
-        const lj = new Float64Array(4);
-        wasmKernels.sumSquares(sh, 0, 64, s, lw, 1);
-        jsKernels.sumSquares(sh, 0, 64, s, lj, 1);
-        expect(Array.from(lw), `${bad} at ${at}, clip ${clip}`).to.deep.equal(Array.from(lj));
+    for (const R of [1, 2]) {
+      const s = scalarsFor({ ...knobTable[0], R });
+      const sh = newShard(64, R, false);
+      for (const [bad, clip] of [
+        [Number.NaN, Number.POSITIVE_INFINITY],
+        [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY],
+        [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY],
+        [Number.NaN, 0.5],
+      ]) {
+        s[kClipValueField] = clip;
+        for (const at of [0, 13, 40, 63]) {
+          for (const g of sh.grads) g.fill(0.25);
+          sh.grads[R - 1][at] = bad;
+          const lw = new Float64Array(4);
+          const lj = new Float64Array(4);
+          wasmKernels.sumSquares(sh, 0, 64, s, lw, 1);
+          jsKernels.sumSquares(sh, 0, 64, s, lj, 1);
+          expect(Array.from(lw), `R ${R}: ${bad} at ${at}, clip ${clip}`).to.deep.equal(Array.from(lj));
+          expect(lw.some((x) => !Number.isFinite(x)), `R ${R}: ${bad} at ${at}, clip ${clip}`).to.equal(clip === Number.POSITIVE_INFINITY || Number.isNaN(bad));
+        }
       }
     }
   });

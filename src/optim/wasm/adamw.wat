@@ -73,7 +73,24 @@
     (local.set $inv (f64x2.splat (local.get $invSlots)))
     (local.set $hi (f64x2.splat (local.get $clip)))
     (local.set $lo (f64x2.neg (local.get $hi)))
-    ;; one slot (the usual case): the same loop without the slot loop
+    ;; one slot, invSlots = 1, no value clip (the usual case): ×1 and the clamp to ±∞ are exact identities
+    ;; (NaN stays NaN), so squaring the promoted gradient gives the same bits with one load per 4 elements
+    (if (i32.and (i32.eq (local.get $nslots) (i32.const 1))
+                 (i32.and (f64.eq (local.get $invSlots) (f64.const 1)) (f64.eq (local.get $clip) (f64.const inf))))
+      (then
+        (block $v0done
+          (loop $vec0
+            (br_if $v0done (i32.ge_u (local.get $i) (local.get $vend)))
+            (local.set $hi (v128.load (i32.add (local.get $g) (local.get $i))))
+            (local.set $s01 (f64x2.promote_low_f32x4 (local.get $hi)))
+            (local.set $s23 (f64x2.promote_low_f32x4
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $hi) (local.get $hi))))
+            (local.set $acc01 (f64x2.add (local.get $acc01) (f64x2.mul (local.get $s01) (local.get $s01))))
+            (local.set $acc23 (f64x2.add (local.get $acc23) (f64x2.mul (local.get $s23) (local.get $s23))))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $vec0)))
+        (local.set $hi (f64x2.splat (local.get $clip)))))
+    ;; one slot: the same loop without the slot loop
     (if (i32.eq (local.get $nslots) (i32.const 1))
       (then
         (block $v1done
