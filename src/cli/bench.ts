@@ -17,7 +17,7 @@ import { buildNative, median, memcpyBandwidth, plainAdamwStep, runNative, runTfj
 /** Bytes a step moves per parameter: reads p, g, m, v and writes p, m, v. */
 export const kBytesPerParam = 28;
 /** Largest tensor of the bench model (a model is many tensors; the last may be smaller). */
-const kTensorFloats = 1 << 24;
+const kTensorFloats = 1 << 22;
 
 export interface BenchOptions {
   sizes: number[];
@@ -83,7 +83,7 @@ function collect(): void {
   gcFn();
 }
 
-/** The bench model: n params as tensors of ≤ 16 M floats, all initialised from one small array. */
+/** The bench model: n params as tensors of ≤ 4 M floats, all initialised from one small array. */
 function benchParams(n: number): Array<[string, Float32Array]> {
   const init = new Float32Array(Math.min(n, kTensorFloats));
   for (let i = 0; i < init.length; i++) init[i] = 0.5 - (i % 1000) * 1e-3;
