@@ -24,6 +24,8 @@ export { runTraining } from './train/run.js';
 export type { RunOptions, RunSummary } from './train/run.js';
 export { writeCheckpoint, readCheckpointHeader, checkpointMetadata, readTensor, fileTensorName } from './train/checkpoint.js';
 export type { CheckpointHeader, CheckpointMetadata } from './train/checkpoint.js';
+export { runCompare, resolveCompareOptions, compareDefaults } from './train/compare/index.js';
+export type { CompareOptions, CompareRunOptions, CompareSummary, Cell as CompareCell, Stat as CompareStat, RunResult as CompareRunResult } from './train/compare/index.js';
 export { builtinModels, loadModelModule } from './train/model-module.js';
 export type { ModelModule, DataSet, Examples, TensorSpec } from './train/model-module.js';
 export { unsortedSegmentSum } from './train/wasm-kernels.js';

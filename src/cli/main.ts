@@ -12,4 +12,5 @@ const program = new Command('shardtrain')
 (await import('./train.js')).registerTrain(program);
 (await import('./inspect.js')).registerInspect(program);
 (await import('./bench.js')).registerBench(program);
+(await import('./compare.js')).registerCompare(program);
 await program.parseAsync(process.argv);

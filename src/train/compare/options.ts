@@ -1,0 +1,154 @@
+// Options of `shardtrain compare`, the piscina way: an interface (all optional but the config) → frozen
+// defaults → one merge by spread → a flat run of checks, each a one-line message that names the flag and
+// the value. Everything here is checked before a thread starts or a file is touched.
+
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { conventionNames, isConventionName, type ConventionName } from '../../optim/conventions.js';
+import { ConfigError } from '../config.js';
+
+export interface CompareOptions {
+  /** Path of a training config (config/*.json). Its optimizer section is the baseline every run shares. */
+  configPath: string;
+  /** Conventions to compare. Default: all six. */
+  conventions?: readonly string[];
+  /** λ values (the grid's columns). Default [0, 1e-4, 1e-2, 1e-1]. Not with normalizedWeightDecay. */
+  weightDecays?: readonly number[];
+  /** λ_norm values of the paper: each becomes λ = λ_norm·√(b/(B·T)). Replaces weightDecays. */
+  normalizedWeightDecays?: readonly number[];
+  /** Seeds config.seed, config.seed + 1, … Default 3. */
+  seeds?: number;
+  /** Steps per run (overrides config.steps). */
+  steps?: number;
+  /** Held-out evaluations per run, evenly spaced, plus one at step 0. Default 10. */
+  evalPoints?: number;
+  /** Output directory. Default runs/compare-<config name>-<time>. */
+  out?: string;
+  /** Overwrite a previous compare in `out`. */
+  force?: boolean;
+  /** Also run the first convention with the exclusion rule toggled (BERT's list on ↔ off). Default true. */
+  exclusionExample?: boolean;
+  /** Pool threads per run. Default: all cores. */
+  threads?: number;
+  /** Progress bar (default: when stderr is a terminal); otherwise one line per run. */
+  progress?: boolean;
+  /** Human-readable lines. Default process.stdout. */
+  log?: (line: string) => void;
+}
+
+export const compareDefaults = Object.freeze({
+  conventions: Object.freeze([...conventionNames]) as readonly string[],
+  weightDecays: Object.freeze([0, 1e-4, 1e-2, 1e-1]) as readonly number[],
+  seeds: 3,
+  evalPoints: 10,
+  force: false,
+  exclusionExample: true,
+});
+
+export interface ResolvedCompareOptions {
+  readonly configPath: string;
+  readonly conventions: readonly ConventionName[];
+  /** Either plain λ values, or λ_norm values (turned into λ once the data set size is known). */
+  readonly decay: { readonly kind: 'plain'; readonly values: readonly number[] } | { readonly kind: 'normalized'; readonly values: readonly number[] };
+  readonly seeds: number;
+  readonly steps: number | undefined;
+  readonly evalPoints: number;
+  readonly out: string | undefined;
+  readonly force: boolean;
+  readonly exclusionExample: boolean;
+  readonly threads: number | undefined;
+}
+
+/** The file that marks a directory as holding a compare. */
+export const kSummaryJson = 'summary.json';
+export const kOutputFiles = Object.freeze(['summary.json', 'summary.md', 'loss.svg', 'heatmap.svg']);
+export const kCompareKind = 'shardtrain compare';
+
+/** "a,b,c" → ["a", "b", "c"] (spaces trimmed). An empty string is an empty list. */
+export function splitList(text: string): string[] {
+  return text.trim() === '' ? [] : text.split(',').map((s) => s.trim());
+}
+
+/** "0,1e-4" → [0, 0.0001], naming the flag and the bad entry. */
+export function parseNumberList(flag: string, text: string): number[] {
+  return splitList(text).map((s) => {
+    const x = s === '' ? Number.NaN : Number(s);
+    if (!Number.isFinite(x)) throw new ConfigError(`${flag}: ${JSON.stringify(s)} is not a number`);
+    return x;
+  });
+}
+
+function checkPositiveInt(flag: string, x: number | undefined): void {
+  if (x !== undefined && (!Number.isInteger(x) || x < 1)) throw new ConfigError(`${flag} must be a positive integer, got ${x}`);
+}
+
+function checkDecays(flag: string, values: readonly number[]): void {
+  if (values.length === 0) throw new ConfigError(`${flag} must list at least one value, got an empty list`);
+  for (const x of values) {
+    if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) throw new ConfigError(`${flag}: weight decay must be a finite number >= 0, got ${x}`);
+  }
+  const seen = new Set<number>();
+  for (const x of values) {
+    if (seen.has(x)) throw new ConfigError(`${flag}: ${x} is listed twice`);
+    seen.add(x);
+  }
+}
+
+/** Check everything that can be checked without loading the model. */
+export function resolveCompareOptions(options: CompareOptions): ResolvedCompareOptions {
+  const o = { ...compareDefaults, ...options };
+  if (typeof o.configPath !== 'string' || o.configPath === '') throw new ConfigError('compare needs --config FILE');
+  if (o.conventions.length === 0) throw new ConfigError(`--conventions must list at least one convention, got an empty list (known: ${conventionNames.join(', ')})`);
+  const seen = new Set<string>();
+  for (const name of o.conventions) {
+    if (!isConventionName(name)) throw new ConfigError(`--conventions: unknown convention ${JSON.stringify(name)} (known: ${conventionNames.join(', ')})`);
+    if (seen.has(name)) throw new ConfigError(`--conventions: ${name} is listed twice`);
+    seen.add(name);
+  }
+  if (options.normalizedWeightDecays !== undefined && options.weightDecays !== undefined) {
+    throw new ConfigError('--weight-decay and --normalized-weight-decay cannot be combined: give one list of λ or one list of λ_norm');
+  }
+  const decay =
+    options.normalizedWeightDecays !== undefined
+      ? ({ kind: 'normalized', values: [...options.normalizedWeightDecays] } as const)
+      : ({ kind: 'plain', values: [...o.weightDecays] } as const);
+  checkDecays(decay.kind === 'plain' ? '--weight-decay' : '--normalized-weight-decay', decay.values);
+  checkPositiveInt('--seeds', o.seeds);
+  checkPositiveInt('--steps', o.steps);
+  checkPositiveInt('--eval-points', o.evalPoints);
+  checkPositiveInt('--threads', o.threads);
+  if (o.out !== undefined) checkOutDir(o.out, o.force);
+  return {
+    configPath: o.configPath,
+    conventions: o.conventions as ConventionName[],
+    decay,
+    seeds: o.seeds,
+    steps: o.steps,
+    evalPoints: o.evalPoints,
+    out: o.out,
+    force: o.force,
+    exclusionExample: o.exclusionExample,
+    threads: o.threads,
+  };
+}
+
+/** An output directory may be new, or hold anything but a previous compare (unless `force`). */
+export function checkOutDir(out: string, force: boolean): void {
+  if (!existsSync(out)) return;
+  if (!statSync(out).isDirectory()) throw new ConfigError(`--out ${out} is a file, not a directory`);
+  if (force) return;
+  const summary = join(out, kSummaryJson);
+  if (existsSync(summary)) {
+    let kind: unknown;
+    try {
+      kind = (JSON.parse(readFileSync(summary, 'utf8')) as { kind?: unknown }).kind;
+    } catch {
+      kind = undefined;
+    }
+    const what = kind === kCompareKind ? 'a previous compare' : `a ${kSummaryJson}`;
+    throw new ConfigError(`--out ${out} already holds ${what} (${summary}); pass --force to overwrite it, or choose another --out`);
+  }
+  for (const file of kOutputFiles) {
+    if (existsSync(join(out, file))) throw new ConfigError(`--out ${out} already holds ${join(out, file)}; pass --force to overwrite it, or choose another --out`);
+  }
+}
