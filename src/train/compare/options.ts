@@ -96,7 +96,9 @@ function checkDecays(flag: string, values: readonly number[]): void {
 
 /** Check everything that can be checked without loading the model. */
 export function resolveCompareOptions(options: CompareOptions): ResolvedCompareOptions {
-  const o = { ...compareDefaults, ...options };
+  // An option given as undefined (a flag not passed) keeps its default.
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as CompareOptions;
+  const o = { ...compareDefaults, ...given };
   if (typeof o.configPath !== 'string' || o.configPath === '') throw new ConfigError('compare needs --config FILE');
   if (o.conventions.length === 0) throw new ConfigError(`--conventions must list at least one convention, got an empty list (known: ${conventionNames.join(', ')})`);
   const seen = new Set<string>();

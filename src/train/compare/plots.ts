@@ -37,7 +37,7 @@ export async function lossCurvesSvg(cells: readonly Cell[], title: string): Prom
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'step' },
         y: { field: 'loss', type: 'quantitative', title: 'held-out loss', scale: { zero: false } },
-        color: { field: 'series', type: 'nominal', sort: series, title: 'convention', scale: { scheme: 'tableau10' } },
+        color: { field: 'series', type: 'nominal', sort: series, title: 'convention', scale: { scheme: 'tableau10' }, legend: { labelLimit: 280 } },
         strokeDash: { field: 'example', type: 'nominal', legend: null, scale: { domain: [false, true], range: [[1, 0], [5, 3]] } },
       },
     },

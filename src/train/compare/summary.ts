@@ -24,6 +24,11 @@ export interface Cell {
   readonly decayedNorm: Stat;
   readonly excludedNorm: Stat;
   readonly wallSec: Stat;
+  /**
+   * Held-out loss minus that of the first series (the first convention listed) at the same λ and seed, over
+   * seeds: a paired difference, free of the seed-to-seed spread that the ± of evalLoss carries.
+   */
+  readonly evalLossDelta: Stat;
   /** Held-out loss curve, mean over seeds, per evaluation step. */
   readonly curve: readonly { readonly step: number; readonly evalLoss: number }[];
 }
@@ -67,6 +72,7 @@ export function aggregate(runs: readonly RunResult[]): Cell[] {
   }
   const seriesOrder = [...new Set(runs.map((r) => r.series))];
   const decayOrder = [...new Set(runs.map((r) => r.weightDecay))];
+  const first = new Map(runs.filter((r) => r.series === seriesOrder[0]).map((r) => [`${r.weightDecay}\u0000${r.seed}`, r.evalLoss]));
   const cells = [...groups.values()].map((g): Cell => {
     const ok = g.filter((r) => r.error === null);
     const steps = [...new Set(g.flatMap((r) => r.curve.map((p) => p.step)))].sort((a, b) => a - b);
@@ -84,6 +90,7 @@ export function aggregate(runs: readonly RunResult[]): Cell[] {
       decayedNorm: stat(ok.map((r) => r.decayedNorm)),
       excludedNorm: stat(ok.map((r) => r.excludedNorm)),
       wallSec: stat(g.map((r) => r.wallSec)),
+      evalLossDelta: stat(ok.map((r) => r.evalLoss - (first.get(`${r.weightDecay}\u0000${r.seed}`) ?? Number.NaN))),
       curve: steps.map((step) => ({ step, evalLoss: stat(g.map((r) => r.curve.find((p) => p.step === step)?.evalLoss ?? Number.NaN)).mean })),
     };
   });
@@ -117,6 +124,26 @@ export function evalLossTable(cells: readonly Cell[]): string {
       if (!c) return '';
       const text = pm(c.evalLoss, 4, c.seeds);
       return !c.exclusionExample && c.evalLoss.mean === best.get(wd) ? `**${text}**` : text;
+    });
+    lines.push(`| ${s} | ${row.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+/** Held-out loss minus the first series' at the same λ and seed (mean ± std over seeds). */
+export function deltaTable(cells: readonly Cell[]): string {
+  const series = [...new Set(cells.map((c) => c.series))];
+  const decays = [...new Map(cells.map((c) => [c.weightDecay, c.lambdaNorm] as const)).entries()];
+  const signed = (s: Stat, seeds: number) => {
+    if (!Number.isFinite(s.mean)) return '—';
+    const m = `${s.mean >= 0 ? '+' : '−'}${Math.abs(s.mean).toFixed(4)}`;
+    return seeds > 1 ? `${m} ± ${s.std.toFixed(4)}` : m;
+  };
+  const lines = [`| convention − ${series[0]} | ${decays.map(([wd, n]) => decayLabel(wd, n)).join(' | ')} |`, `|---|${decays.map(() => '---:').join('|')}|`];
+  for (const s of series.slice(1)) {
+    const row = decays.map(([wd]) => {
+      const c = cells.find((x) => x.series === s && x.weightDecay === wd);
+      return c ? signed(c.evalLossDelta, c.seeds) : '';
     });
     lines.push(`| ${s} | ${row.join(' | ')} |`);
   }
@@ -168,6 +195,14 @@ export function summaryMarkdown(s: CompareSummary): string {
     '',
     evalLossTable(s.cells),
     '',
+    ...(new Set(s.cells.map((c) => c.series)).size > 1
+      ? [
+          `## Paired by seed: held-out loss minus ${s.cells[0].series}'s (same λ, same seed; mean${seeds > 1 ? ' ± std' : ''} over seeds)`,
+          '',
+          deltaTable(s.cells),
+          '',
+        ]
+      : []),
     '![held-out loss curves](loss.svg)',
     '',
     '![final held-out loss](heatmap.svg)',
