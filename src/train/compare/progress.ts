@@ -35,7 +35,7 @@ export class GridProgress {
     this.#log = log;
     if (showBar) {
       this.#bar = new cliProgress.SingleBar(
-        { format: 'run {run}/{runs} {bar} {label} | step {step}/{steps} | ETA {eta}', hideCursor: true, stream: process.stderr },
+        { format: 'run {run}/{runs} {bar} {label} | step {step}/{steps} | ETA {gridEta}', hideCursor: true, stream: process.stderr },
         cliProgress.Presets.shades_classic,
       );
       this.#bar.start(runs * stepsPerRun, 0, this.#payload(0));
@@ -48,7 +48,7 @@ export class GridProgress {
 
   #payload(step: number) {
     const done = this.#run + step / this.#steps;
-    return { run: Math.min(this.#run + 1, this.#runs), runs: this.#runs, label: this.#label, step, steps: this.#steps, eta: formatDuration(etaSeconds(this.elapsedSec, done, this.#runs)) };
+    return { run: Math.min(this.#run + 1, this.#runs), runs: this.#runs, label: this.#label, step, steps: this.#steps, gridEta: formatDuration(etaSeconds(this.elapsedSec, done, this.#runs)) };
   }
 
   /** Run `index` (0-based) starts. */
