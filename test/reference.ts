@@ -129,7 +129,7 @@ export function referenceStep(st: ReferenceState, c: ReferenceConfig, slots: Flo
       const sqrtScale = epsilonHat ? 1 : 1 / Math.sqrt(bc2);
       const root = Math.sqrt(vi);
       const denom = root * sqrtScale + c.eps;
-      const dDenom = (sqrtScale * dv) / (2 * Math.max(root, Math.sqrt(dv))) + 4 * u * denom;
+      const dDenom = (sqrtScale * dv) / (2 * Math.max(root, Math.sqrt(dv), Number.MIN_VALUE)) + 4 * u * denom;
       const update = (alpha * Math.abs(m[i])) / denom;
       const dUpdate = alpha * (dm / denom + (Math.abs(m[i]) * dDenom) / (denom * denom)) + 8 * u * update;
       const shrink = decay === 'after-update' ? Math.abs(1 - alpha * lambda) : 1;

@@ -18,10 +18,11 @@ import { createSchedule, type Schedule } from './schedules.js';
 import { clipScaleFor, setClipScale, writeStepScalars, type StepConstants } from './step-scalars.js';
 
 /**
- * Below this many parameters a step runs inline on the calling thread: a pool round trip (~50 µs per
- * phase) costs more than the work. Measured with `npm run bench` (see README, Performance).
+ * Below this many parameters a step runs inline on the calling thread: two pool round trips (50–150 µs
+ * each) cost more than the work saved by the second thread. `npm run bench` sweeps sizes from 16 k to 4 M;
+ * here the pool started to win between 524 k and 1 M params (see README, Performance).
  */
-export const kInlineBelowParams = 1 << 18;
+export const kInlineBelowParams = 1 << 20;
 
 export interface StepResult {
   /** globalStep after this call (unchanged when skipped). */
