@@ -158,17 +158,8 @@ export function normwiseError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   return scale === 0 ? diff : diff / scale;
 }
 
-/** A small seeded PRNG (mulberry32) so failures can be replayed from the logged seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (the data order's mulberry32) so failures can be replayed from the logged seed. */
+export { mulberry32 as rng } from '../src/train/data-order.js';
 
 export function randomArray(n: number, next: () => number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => (next() * 2 - 1) * scale);

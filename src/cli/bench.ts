@@ -7,8 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
+import { vegaLiteSvg } from '../plot/svg.js';
 import { viewShard } from '../memory/shard-states.js';
 import { createOptimizer, type ShardedAdamW } from '../optim/optimizer.js';
 import type { NonFinitePolicy } from '../optim/options.js';
@@ -323,13 +322,8 @@ export async function chartSvg(r: BenchReport): Promise<string> {
         color: { field: 'series', type: 'nominal', title: null },
       },
     },
-  } as unknown as vl.TopLevelSpec;
-  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  };
+  return vegaLiteSvg(spec);
 }
 
 // ---- command line ----

@@ -1,8 +1,7 @@
 // The loss curve of a run, rendered to SVG headless (vega-lite → vega spec → vega View with no renderer,
 // no canvas needed).
 
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
+import { vegaLiteSvg } from '../plot/svg.js';
 
 export interface CurvePoint {
   readonly step: number;
@@ -30,11 +29,6 @@ export async function lossCurveSvg(points: readonly CurvePoint[], title: string,
     layer: reference
       ? [line, { data: { values: [reference] }, mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' }, encoding: { y: { field: 'value', type: 'quantitative' }, tooltip: { field: 'label' } } }]
       : [line],
-  } as unknown as vl.TopLevelSpec;
-  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  };
+  return vegaLiteSvg(spec);
 }

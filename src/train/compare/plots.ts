@@ -2,18 +2,8 @@
 //   loss.svg     held-out loss against step (mean over seeds), one colour per convention, one panel per λ;
 //   heatmap.svg  final held-out loss (mean over seeds), convention × λ, the number printed in each cell.
 
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
+import { vegaLiteSvg as render } from '../../plot/svg.js';
 import { decayLabel, type Cell } from './summary.js';
-
-async function render(spec: unknown): Promise<string> {
-  const view = new vega.View(vega.parse(vl.compile(spec as vl.TopLevelSpec).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
 
 /** Series in legend order, λ labels in column order. */
 function orders(cells: readonly Cell[]): { series: string[]; decays: string[] } {
