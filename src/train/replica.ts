@@ -8,6 +8,7 @@
 // update phase then reads every slot. piscina's task hand-off (a message) orders these writes before the
 // coordinator's step(), which starts only after every replica task has resolved.
 
+import { threadId } from 'node:worker_threads';
 import type { ExtensionEnv } from '../parallel/worker-protocol.js';
 import { tensorViews, type TensorView } from '../memory/tensor-views.js';
 import { DataOrder, gatherExamples } from './data-order.js';
@@ -31,6 +32,14 @@ export type ReplicaTask =
   | { readonly op: 'grad'; readonly step: number; readonly replica: number }
   | { readonly op: 'eval'; readonly from: number; readonly to: number }
   | { readonly op: 'info' };
+
+/** What an 'info' task reports: the thread's tfjs backend and live tensors (a leak shows as growth). */
+export interface ReplicaInfo {
+  readonly backend: BackendName;
+  readonly threadId: number;
+  readonly numTensors: number;
+  readonly numBytes: number;
+}
 
 export interface EvalPart {
   readonly lossSum: number;
@@ -169,6 +178,6 @@ export async function createHandler(data: unknown, env: ExtensionEnv): Promise<(
     const task = payload as ReplicaTask;
     if (task.op === 'grad') return replica.grad(task.step, task.replica);
     if (task.op === 'eval') return replica.evaluate(task.from, task.to);
-    return { backend: replica.backend };
+    return { backend: replica.backend, threadId, numTensors: tf.memory().numTensors, numBytes: tf.memory().numBytes } satisfies ReplicaInfo;
   };
 }

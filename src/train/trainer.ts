@@ -25,7 +25,7 @@ import {
 import { parseConfig, ConfigError, type TrainConfig, type TrainConfigInput } from './config.js';
 import { DataOrder, type DataPosition } from './data-order.js';
 import { checkDataSet, loadModelModule, modelModuleUrl, modelTensors, type DataSet, type LayersModel, type ModelModule, type TensorSpec } from './model-module.js';
-import type { EvalPart, ReplicaInit, ReplicaTask } from './replica.js';
+import type { EvalPart, ReplicaInfo, ReplicaInit, ReplicaTask } from './replica.js';
 import { initTf, tf, tfl, type BackendName } from './tf.js';
 
 const kReplicaExtension = 'shardtrain.replica';
@@ -222,6 +222,15 @@ export class Trainer {
         data: { seed: this.config.seed, globalBatch: this.config.batchSize, replicas: this.replicas, ...this.dataPosition },
       },
     });
+  }
+
+  /**
+   * Backend and live tfjs tensors of every replica thread (one 'info' task per thread, all in flight at once
+   * so that each idle thread takes one), ordered by thread id.
+   */
+  async replicaInfo(): Promise<ReplicaInfo[]> {
+    const infos = await settleAll(Array.from({ length: this.threads }, () => this.#run<ReplicaInfo>({ op: 'info' })));
+    return infos.sort((a, b) => a.threadId - b.threadId);
   }
 
   async close(): Promise<void> {

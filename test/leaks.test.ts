@@ -1,0 +1,33 @@
+// tfjs tensors must not leak: every replica thread (and the main thread) holds the same number of live
+// tensors after each kind of work (steps, accumulation, evaluation, samples). The long version of this check
+// is `npm run soak` (10,000 steps, RSS as well).
+
+import { expect } from 'chai';
+import { Trainer } from '../src/index.js';
+import { tf } from '../src/train/tf.js';
+import { tinyConfig } from './fixtures/tiny-config.js';
+
+describe('tfjs tensors do not leak', function () {
+  this.timeout(60000);
+
+  for (const accumulateSteps of [1, 2]) {
+    it(`steps, evaluation and samples leave every thread's tensor count unchanged (accumulateSteps ${accumulateSteps})`, async () => {
+      const trainer = await Trainer.create({ config: tinyConfig({ steps: 30, accumulateSteps }), threads: 2 });
+      try {
+        await trainer.step(); // the first step creates what lives for the run (optimizer-free replicas: the variables)
+        const before = await trainer.replicaInfo();
+        const mainBefore = tf.memory().numTensors;
+        expect(before.map((i) => i.threadId)).to.have.lengthOf(2).and.satisfy((ids: number[]) => ids[0] !== ids[1]);
+        expect(before.every((i) => i.numTensors > 0)).to.equal(true);
+        for (let k = 0; k < 10; k++) await trainer.step();
+        await trainer.evaluate();
+        trainer.sample(3);
+        const after = await trainer.replicaInfo();
+        expect(after.map((i) => [i.threadId, i.numTensors])).to.deep.equal(before.map((i) => [i.threadId, i.numTensors]));
+        expect(tf.memory().numTensors).to.equal(mainBefore);
+      } finally {
+        await trainer.close();
+      }
+    });
+  }
+});
