@@ -5,7 +5,9 @@
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { runInNewContext } from 'node:vm';
 import { vegaLiteSvg } from '../plot/svg.js';
 import { viewShard } from '../memory/shard-states.js';
@@ -70,6 +72,8 @@ export interface LatencyReport {
   sweep: { params: number; inlineUs: number; poolUs: number }[];
   /** Smallest swept size from which the pool is faster at every larger size (null: never). */
   recommendedInlineBelow: number | null;
+  /** JS heap bytes allocated per step() after warm-up (inline and pool): small objects, no arrays. */
+  heapBytesPerStep: { inline: number; pool: number; steps: number };
 }
 
 let gcFn: (() => void) | null = null;
@@ -115,6 +119,30 @@ async function timeSteps(opt: ShardedAdamW, steps: number, warmup: number): Prom
   return median(t);
 }
 
+/**
+ * Heap bytes one step() leaves allocated, averaged over `steps` steps after warm-up: used_heap_size after
+ * minus before, with a collection first and none in between (a scavenge would hide allocation, so the count
+ * is repeated until no GC ran; the young generation holds far more than `steps` small objects).
+ */
+async function heapBytesPerStep(opt: ShardedAdamW, steps: number): Promise<number> {
+  for (let i = 0; i < 50; i++) await opt.step();
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let gcs = 0;
+    const observer = new PerformanceObserver((list) => (gcs += list.getEntries().length));
+    observer.observe({ entryTypes: ['gc'] });
+    collect();
+    await sleep(10); // the observer hears of a GC a little later
+    gcs = 0;
+    const before = getHeapStatistics().used_heap_size;
+    for (let i = 0; i < steps; i++) await opt.step();
+    const after = getHeapStatistics().used_heap_size;
+    await sleep(10);
+    observer.disconnect();
+    if (gcs === 0) return (after - before) / steps;
+  }
+  return Number.NaN;
+}
+
 /** The plain single-thread JS loop over the optimizer's own shard memories (no second copy of the state). */
 function timePlainJs(opt: ShardedAdamW, reps: number): number {
   const shards = opt.layout.shards.map((range, i) => viewShard(range, opt.memories[i], opt.options.gradSlots, opt.knobs.amsgrad));
@@ -150,7 +178,16 @@ async function measureLatency(maxThreads: number, log: (s: string) => void): Pro
     plainJsUs,
     sweep: [],
     recommendedInlineBelow: null,
+    heapBytesPerStep: { inline: Number.NaN, pool: Number.NaN, steps: 200 },
   };
+  for (const dispatch of ['inline', 'pool'] as const) {
+    const opt = await newOptimizer(n, dispatch === 'inline' ? 1 : maxThreads, dispatch, 'throw');
+    try {
+      report.heapBytesPerStep[dispatch] = await heapBytesPerStep(opt, report.heapBytesPerStep.steps);
+    } finally {
+      await opt.close();
+    }
+  }
   for (const size of [1 << 14, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22]) {
     const steps = size <= 1 << 18 ? 201 : 41;
     const row = { params: size, inlineUs: await lat(size, 1, 'inline', 'throw', steps), poolUs: await lat(size, maxThreads, 'pool', 'throw', steps) };
@@ -293,6 +330,8 @@ export function formatReport(r: BenchReport): string {
     const l = r.latency;
     lines.push('');
     lines.push(`Step latency, ${fmtCount(l.params)} params (median): inline ${l.inlineUs.toFixed(1)} µs (onNonFinite 'ignore': ${l.inlineIgnoreUs.toFixed(1)} µs), pool ${l.poolUs.toFixed(1)} µs ('ignore': ${l.poolIgnoreUs.toFixed(1)} µs), plain JS loop ${l.plainJsUs.toFixed(1)} µs.`);
+    const h = l.heapBytesPerStep;
+    lines.push(`JS heap allocated per step() (mean of ${h.steps}, no GC in between): inline ${h.inline.toFixed(0)} B, pool ${h.pool.toFixed(0)} B (its two pool round trips: task messages and promises).`);
     lines.push(`Inline vs pool sweep: ${l.sweep.map((s) => `${fmtCount(s.params)} ${s.inlineUs.toFixed(0)}/${s.poolUs.toFixed(0)} µs`).join(', ')}.`);
     lines.push(`Pool faster from ${l.recommendedInlineBelow === null ? 'no swept size' : `${l.recommendedInlineBelow} params`} on: inline below that.`);
   }
