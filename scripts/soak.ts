@@ -2,8 +2,11 @@
 // A long run of the default model that watches for leaks: every `every` steps it records RSS, the JS heap,
 // the mean step time since the last record, and tfjs's live tensors on the main thread and in every replica
 // thread. Evaluations and checkpoints run on the way (every 1000 steps) so their paths are soaked too.
-// It stops at --steps or --minutes, whichever comes first, and then checks, after warm-up (the first 10 % of
-// the records, at least 1000 steps): RSS grows by at most 5 %, and the tensor counts never change.
+// It stops at --steps or --minutes, whichever comes first, and then checks, after warm-up (the first 20 % of
+// the steps, at least 1000): RSS grows by at most 5 %, and the tensor counts never change. The replicas' JS
+// heaps saw-tooth (garbage from every step, collected in bursts), so RSS is compared peak to peak: the
+// highest RSS in the last 20 % of the run against the highest in the 20 % right after warm-up; a leak
+// raises every peak, a collection that happens to fall just before one sample does not decide the verdict.
 // Writes soak.jsonl (one record per line) and soak.json (the verdict) into --out; exits 1 on a failed check.
 
 import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -22,6 +25,9 @@ interface SoakRecord {
   readonly mainTensors: number;
   /** Live tfjs tensors per replica thread, in thread-id order. */
   readonly replicaTensors: number[];
+  /** Per replica thread: V8 heap in use and the tfjs wasm backend's heap, MiB. */
+  readonly replicaHeapMiB: number[];
+  readonly replicaWasmMiB: number[];
 }
 
 const kMaxRssGrowth = 0.05;
@@ -46,19 +52,20 @@ function parseArgs(): { config: string; steps: number; minutes: number; every: n
   return program.opts();
 }
 
-async function replicaTensors(trainer: Trainer): Promise<number[]> {
+async function replicaMemory(trainer: Trainer): Promise<Pick<SoakRecord, 'replicaTensors' | 'replicaHeapMiB' | 'replicaWasmMiB'>> {
   const infos = await trainer.replicaInfo();
   if (new Set(infos.map((i) => i.threadId)).size !== trainer.threads) throw new Error(`replicaInfo reached threads ${infos.map((i) => i.threadId)}, expected ${trainer.threads} distinct`);
-  return infos.map((i) => i.numTensors);
+  return { replicaTensors: infos.map((i) => i.numTensors), replicaHeapMiB: infos.map((i) => mib(i.heapUsedBytes)), replicaWasmMiB: infos.map((i) => mib(i.wasmHeapBytes)) };
 }
 
-/** The first record after warm-up: 10 % of the run, at least 1000 steps. */
-function warmIndex(records: readonly SoakRecord[]): number {
+/** Records in [from, to) of the run's steps, as fractions; at least the record nearest `from`. */
+function window(records: readonly SoakRecord[], from: number, to: number): SoakRecord[] {
   const last = records[records.length - 1].step;
-  const after = Math.max(1000, Math.floor(last / 10));
-  const i = records.findIndex((r) => r.step >= after);
-  return i < 0 ? records.length - 1 : i;
+  const inside = records.filter((r) => r.step >= from * last && r.step <= to * last);
+  return inside.length > 0 ? inside : [records.find((r) => r.step >= from * last) ?? records[records.length - 1]];
 }
+
+const peakRss = (records: readonly SoakRecord[]): number => Math.max(...records.map((r) => r.rssMiB));
 
 async function main(): Promise<void> {
   const args = parseArgs();
@@ -87,11 +94,11 @@ async function main(): Promise<void> {
         msPerStep: steps > 0 ? Math.round(((now - windowStart) / steps) * 100) / 100 : 0,
         loss,
         mainTensors: tf.memory().numTensors,
-        replicaTensors: await replicaTensors(trainer),
+        ...(await replicaMemory(trainer)),
       };
       records.push(r);
       appendFileSync(log, `${JSON.stringify(r)}\n`);
-      process.stdout.write(`step ${r.step}  rss ${r.rssMiB} MiB  heap ${r.heapUsedMiB} MiB  ${r.msPerStep} ms/step  loss ${loss.toFixed(4)}  tensors main ${r.mainTensors}, replicas ${r.replicaTensors.join('/')}\n`);
+      process.stdout.write(`step ${r.step}  rss ${r.rssMiB} MiB  heap ${r.heapUsedMiB} MiB  ${r.msPerStep} ms/step  loss ${loss.toFixed(4)}  tensors main ${r.mainTensors}, replicas ${r.replicaTensors.join('/')}  replica heap ${r.replicaHeapMiB.join('/')} MiB, wasm ${r.replicaWasmMiB.join('/')} MiB\n`);
       windowStart = performance.now();
     };
     await record();
@@ -110,10 +117,13 @@ async function main(): Promise<void> {
     await trainer.close();
   }
 
-  const warm = records[warmIndex(records)];
   const last = records[records.length - 1];
-  const maxRss = Math.max(...records.slice(records.indexOf(warm)).map((r) => r.rssMiB));
-  const growth = (last.rssMiB - warm.rssMiB) / warm.rssMiB;
+  const warmFraction = Math.max(0.2, Math.min(0.6, 1000 / Math.max(1, last.step)));
+  const early = window(records, warmFraction, warmFraction + 0.2);
+  const late = window(records, 0.8, 1);
+  const warm = early[0];
+  const maxRss = peakRss(records.slice(records.indexOf(warm)));
+  const growth = (peakRss(late) - peakRss(early)) / peakRss(early);
   const tensorsOf = (r: SoakRecord) => JSON.stringify([r.mainTensors, r.replicaTensors]);
   const tensorsStable = records.slice(records.indexOf(warm)).every((r) => tensorsOf(r) === tensorsOf(warm));
   const verdict = {
@@ -122,6 +132,8 @@ async function main(): Promise<void> {
     minutes: Math.round(last.elapsedSec / 6) / 10,
     warmStep: warm.step,
     rssWarmMiB: warm.rssMiB,
+    rssPeakEarlyMiB: peakRss(early),
+    rssPeakLateMiB: peakRss(late),
     rssEndMiB: last.rssMiB,
     rssMaxAfterWarmMiB: maxRss,
     rssGrowth: Math.round(growth * 10000) / 10000,
@@ -135,8 +147,8 @@ async function main(): Promise<void> {
   };
   writeFileSync(join(args.out, 'soak.json'), `${JSON.stringify(verdict, null, 2)}\n`);
   process.stdout.write(
-    `soak: ${verdict.steps} steps in ${verdict.minutes} min; RSS ${warm.rssMiB} MiB at step ${warm.step} → ${last.rssMiB} MiB at the end ` +
-      `(${(growth * 100).toFixed(1)} %, max ${maxRss}); tfjs tensors ${tensorsStable ? 'stable' : 'CHANGED'} (main ${last.mainTensors}, replicas ${last.replicaTensors.join('/')}); ` +
+    `soak: ${verdict.steps} steps in ${verdict.minutes} min; RSS ${warm.rssMiB} MiB at step ${warm.step} → ${last.rssMiB} MiB at the end; ` +
+      `peak ${peakRss(early)} MiB (steps ${early[0].step}–${early[early.length - 1].step}) → ${peakRss(late)} MiB (steps ${late[0].step}–${last.step}): ${(growth * 100).toFixed(1)} %; tfjs tensors ${tensorsStable ? 'stable' : 'CHANGED'} (main ${last.mainTensors}, replicas ${last.replicaTensors.join('/')}); ` +
       `${verdict.passed ? 'PASSED' : 'FAILED'}\n`,
   );
   if (!verdict.passed) process.exitCode = 1;

@@ -8,6 +8,7 @@
 // update phase then reads every slot. piscina's task hand-off (a message) orders these writes before the
 // coordinator's step(), which starts only after every replica task has resolved.
 
+import { getHeapStatistics } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import type { ExtensionEnv } from '../parallel/worker-protocol.js';
 import { tensorViews, type TensorView } from '../memory/tensor-views.js';
@@ -39,6 +40,15 @@ export interface ReplicaInfo {
   readonly threadId: number;
   readonly numTensors: number;
   readonly numBytes: number;
+  /** This thread's V8 heap in use, and the wasm backend's heap (it grows, never shrinks; 0 on cpu). */
+  readonly heapUsedBytes: number;
+  readonly wasmHeapBytes: number;
+}
+
+/** The memory this thread holds: its JS heap and, on the wasm backend, the backend's linear memory. */
+function threadMemory(): { heapUsedBytes: number; wasmHeapBytes: number } {
+  const backend = tf.backend() as { wasm?: { HEAPU8?: Uint8Array } };
+  return { heapUsedBytes: getHeapStatistics().used_heap_size, wasmHeapBytes: backend.wasm?.HEAPU8?.buffer.byteLength ?? 0 };
 }
 
 export interface EvalPart {
@@ -178,6 +188,6 @@ export async function createHandler(data: unknown, env: ExtensionEnv): Promise<(
     const task = payload as ReplicaTask;
     if (task.op === 'grad') return replica.grad(task.step, task.replica);
     if (task.op === 'eval') return replica.evaluate(task.from, task.to);
-    return { backend: replica.backend, threadId, numTensors: tf.memory().numTensors, numBytes: tf.memory().numBytes } satisfies ReplicaInfo;
+    return { backend: replica.backend, threadId, numTensors: tf.memory().numTensors, numBytes: tf.memory().numBytes, ...threadMemory() } satisfies ReplicaInfo;
   };
 }
