@@ -185,7 +185,7 @@ export class Trainer {
     try {
       // Every thread loads the model now (one task each: piscina gives a busy thread no second task), so a
       // broken model module fails here and the first step's deadline does not include the start-up.
-      await settleAll(Array.from({ length: threads }, () => trainer.#run({ op: 'info' }, 'start-up (loading the model module)')));
+      await settleAll(Array.from({ length: threads }, () => trainer.#run({ op: 'info' }, 'loading the model module')));
     } catch (err) {
       await trainer.close();
       throw err;
