@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer, checkpointMetadata, parseConfig, readCheckpointHeader, type TrainConfigInput } from '../src/index.js';
 import { describeTask } from '../src/parallel/worker-protocol.js';
-import { exampleAt, faultConfig, runCli, tempFiles } from './fixtures/fault-run.js';
+import { exampleAt, faultConfig, osThreads, runCli, tempFiles } from './fixtures/fault-run.js';
 
 type Fault = 'throw' | 'exit' | 'oom' | 'spin';
 
@@ -48,7 +48,9 @@ describe('worker failures in training', function () {
     it(`${fault}: step() fails within 5 s naming thread, replica and step; params, m, v untouched; close() ends every thread`, async () => {
       const dir = mkdtempSync(join(tmpdir(), `shardtrain-${fault}-`));
       const mark = join(dir, 'mark');
+      const threadsBefore = osThreads();
       const trainer = await Trainer.create({ config: configFor(fault, mark, over), threads: 2 });
+      if (!Number.isNaN(threadsBefore)) expect(osThreads(), 'OS threads with the pool').to.be.at.least(threadsBefore + 2);
       const pool = trainer.optimizer.pool;
       let error: Error | null = null;
       let failedAt = 0;
@@ -71,6 +73,7 @@ describe('worker failures in training', function () {
       (['params', 'm', 'v'] as const).forEach((s, i) => expect(sameBits(trainer.snapshot(s), before[i]), s).to.equal(true));
       await trainer.close();
       expect(pool.closed).to.equal(true);
+      if (!Number.isNaN(threadsBefore)) expect(osThreads(), 'OS threads after close()').to.be.at.most(threadsBefore);
     });
   }
 
@@ -94,6 +97,18 @@ describe('worker failures in training', function () {
       expect(readdirSync(run).sort()).to.deep.equal(['checkpoint.safetensors', 'config.json', 'metrics.jsonl']);
     });
   }
+
+  it('a model module that fails only in a worker: Trainer.create fails naming the thread, and leaves no thread running', async () => {
+    const threadsBefore = osThreads();
+    let error: Error | null = null;
+    try {
+      await Trainer.create({ config: faultConfig({ failInWorker: true }), threads: 2 });
+    } catch (err) {
+      error = err as Error;
+    }
+    expect(error?.message).to.match(/^worker thread \d+ \(loading the model module\): createModel failed in a worker on purpose$/);
+    if (!Number.isNaN(threadsBefore)) expect(osThreads()).to.be.at.most(threadsBefore);
+  });
 
   it('replica tasks describe themselves as "replica r, step s"; unlabelled extension tasks by name', () => {
     expect(describeTask({ kind: 'ext', extension: 'x', payload: null, label: 'replica 1, step 7' })).to.equal('replica 1, step 7');
