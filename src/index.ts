@@ -10,7 +10,7 @@ export { bertNoDecay, hfNoDecay, normalizedWeightDecay, compileDecayTable } from
 export type { ExclusionRule, NameMatcher, ParamGroup, TensorDecayEntry, NormalizedWeightDecayOptions } from './optim/decay-rules.js';
 export { parallelFor } from './parallel/parallel-for.js';
 export type { ParallelForOptions } from './parallel/parallel-for.js';
-export { createPool, WorkerPool } from './parallel/pool.js';
+export { createPool, WorkerPool, WorkerDiedError } from './parallel/pool.js';
 export type { PoolOptions } from './parallel/pool.js';
 export { SplitTensorView } from './memory/tensor-views.js';
 export type { TensorView } from './memory/tensor-views.js';
@@ -18,6 +18,8 @@ export { computeLayout } from './memory/layout.js';
 export type { Layout, Segment, ShardRange, TensorPlacement } from './memory/layout.js';
 export { Trainer, checkpointConfig } from './train/trainer.js';
 export type { TrainerOptions, TrainStepResult } from './train/trainer.js';
+export type { NonFiniteReport, NonFiniteReplica } from './train/non-finite.js';
+export { StepTimeoutError } from './train/step-guard.js';
 export { parseConfig, loadConfigFile, trainConfigSchema, ConfigError } from './train/config.js';
 export type { TrainConfig, TrainConfigInput } from './train/config.js';
 export { runTraining } from './train/run.js';

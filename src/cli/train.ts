@@ -1,6 +1,12 @@
 // `shardtrain train --config FILE [--threads N] [--steps N] [--out DIR] [--resume DIR]`
+import { rmSync } from 'node:fs';
 import type { Command } from 'commander';
+import { checkpointTempInProgress } from '../train/checkpoint.js';
 import { runTraining } from '../train/run.js';
+
+/** Exit codes after a signal, as shells report them: 128 + the signal's number. */
+const kSignalExitCodes = { SIGINT: 130, SIGTERM: 143 } as const;
+type StopSignal = keyof typeof kSignalExitCodes;
 
 function positiveInt(flag: string) {
   return (value: string): number => {
@@ -22,12 +28,22 @@ export function registerTrain(program: Command): void {
     .option('--no-progress', 'print a line every 5% instead of a progress bar')
     .action(async (opts: { config?: string; threads?: number; steps?: number; out?: string; resume?: string; progress: boolean }) => {
       const stopSignal = { stopped: false };
-      const onSigint = () => {
-        if (stopSignal.stopped) process.exit(130); // second Ctrl-C: leave now
+      let received: StopSignal = 'SIGINT';
+      const onSignal = (signal: StopSignal) => {
+        if (stopSignal.stopped) {
+          // Second signal: leave now. The checkpoint on disk is the last complete one (temp + rename). Today's
+          // writer is synchronous, so this handler runs between writes; should it ever yield mid-write, the
+          // temp file it leaves must not outlive us.
+          const tmp = checkpointTempInProgress();
+          if (tmp !== null) rmSync(tmp, { force: true });
+          process.exit(kSignalExitCodes[signal]);
+        }
         stopSignal.stopped = true;
-        process.stderr.write('\nCtrl-C: finishing this step and writing a checkpoint (Ctrl-C again to quit at once)\n');
+        received = signal;
+        process.stderr.write(`\n${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'}: finishing this step and writing a checkpoint (Ctrl-C again to quit at once)\n`);
       };
-      process.on('SIGINT', onSigint);
+      const handlers = (Object.keys(kSignalExitCodes) as StopSignal[]).map((signal) => [signal, () => onSignal(signal)] as const);
+      for (const [signal, handler] of handlers) process.on(signal, handler);
       try {
         const summary = await runTraining({
           configPath: opts.config,
@@ -38,12 +54,12 @@ export function registerTrain(program: Command): void {
           progress: opts.progress === false ? false : undefined,
           stopSignal,
         });
-        if (summary.interrupted) process.exitCode = 130;
+        if (summary.interrupted) process.exitCode = kSignalExitCodes[received];
       } catch (err) {
         process.stderr.write(`shardtrain train: ${(err as Error).message.split('\n')[0]}\n`);
         process.exitCode = 1;
       } finally {
-        process.off('SIGINT', onSigint);
+        for (const [signal, handler] of handlers) process.off(signal, handler);
       }
     });
 }

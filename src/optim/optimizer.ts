@@ -168,7 +168,7 @@ export class ShardedAdamW {
         failAt: this.options.failAt,
       },
       extensions: this.options.workerExtensions,
-    });
+    }, this.options.workerMemoryMb);
     return this.#pool;
   }
 

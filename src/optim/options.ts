@@ -2,7 +2,7 @@
 // by spread → a flat run of checks whose messages name the field and the value. Everything is checked here,
 // before any memory is allocated or any thread started.
 
-import { checkThreads, defaultThreads } from '../parallel/pool.js';
+import { checkThreads, checkWorkerMemory, defaultThreads } from '../parallel/pool.js';
 import type { ExtensionInit, KernelName } from '../parallel/worker-protocol.js';
 import { conventions, conventionNames, decayModes, isConventionName, type ConventionKnobs, type ConventionName, type DecayMode } from './conventions.js';
 import { compileDecayTable, type ExclusionRule, type ParamGroup, type TensorDecayEntry } from './decay-rules.js';
@@ -57,6 +57,8 @@ export interface OptimizerOptions {
   maxShardParams?: number;
   /** First step (to continue a run). Default 0. */
   startStep?: number;
+  /** Heap limit of each pool thread in MB (see PoolOptions.workerMemoryMb). Default: V8's. */
+  workerMemoryMb?: number;
   /** Extra per-thread handlers loaded into the optimizer's pool (the trainer's replicas use this). */
   workerExtensions?: Readonly<Record<string, ExtensionInit>>;
   /** @internal fault injection for tests. */
@@ -79,7 +81,7 @@ export const optimizerDefaults = Object.freeze({
 const knownKeys: ReadonlySet<string> = new Set([
   'params', 'threads', 'convention', 'decay', 'biasCorrection', 'epsilonHat', 'amsgrad', 'lr', 'schedule', 'betas', 'eps',
   'weightDecay', 'excludeFromWeightDecay', 'paramGroups', 'clipGlobalNorm', 'clipValue', 'onNonFinite', 'gradSlots', 'kernel',
-  'dispatch', 'maxShardParams', 'startStep', 'failAt', 'workerExtensions',
+  'dispatch', 'maxShardParams', 'startStep', 'failAt', 'workerExtensions', 'workerMemoryMb',
 ] satisfies (keyof OptimizerOptions)[]);
 
 export interface ResolvedOptions {
@@ -104,6 +106,7 @@ export interface ResolvedOptions {
   readonly startStep: number;
   readonly failAt: OptimizerOptions['failAt'];
   readonly workerExtensions: OptimizerOptions['workerExtensions'];
+  readonly workerMemoryMb: number | undefined;
 }
 
 function isFiniteNumber(x: unknown): x is number {
@@ -236,6 +239,7 @@ export function resolveOptions(options: OptimizerOptions): ResolvedOptions {
     startStep,
     failAt: o.failAt,
     workerExtensions: o.workerExtensions,
+    workerMemoryMb: o.workerMemoryMb === undefined ? undefined : checkWorkerMemory(o.workerMemoryMb),
   });
 }
 

@@ -11,7 +11,27 @@ const workerFile = fileURLToPath(new URL('../../workers/shard-worker.js', import
 export interface PoolOptions {
   /** Worker threads. Default: os.availableParallelism(). */
   threads?: number;
+  /**
+   * V8 old-generation heap limit of each thread, in MB (worker `resourceLimits.maxOldGenerationSizeMb`).
+   * A thread that runs out dies alone and its task fails, instead of the whole process aborting. Default: V8's.
+   */
+  workerMemoryMb?: number;
 }
+
+/** A pool thread ended (process.exit, out of memory, terminated) while running `task`. */
+export class WorkerDiedError extends Error {
+  constructor(
+    readonly task: WorkerTask,
+    cause: unknown,
+  ) {
+    const msg = cause instanceof Error ? cause.message : String(cause);
+    super(`a pool thread died while running ${describeTask(task)}: ${msg}`, { cause });
+    this.name = 'WorkerDiedError';
+  }
+}
+
+/** Below this a thread cannot even load tfjs; a smaller limit is a typo, not a choice. */
+export const kMinWorkerMemoryMb = 32;
 
 export function defaultThreads(): number {
   return availableParallelism();
@@ -30,8 +50,9 @@ export class WorkerPool {
   #closing: Promise<void> | null = null;
 
   /** @internal use createPool() or an optimizer's `pool`. */
-  constructor(threads: number, init: WorkerInit = {}) {
+  constructor(threads: number, init: WorkerInit = {}, workerMemoryMb?: number) {
     this.threads = checkThreads(threads);
+    if (workerMemoryMb !== undefined) checkWorkerMemory(workerMemoryMb);
     this.#piscina = new Piscina({
       filename: workerFile,
       minThreads: threads,
@@ -39,7 +60,11 @@ export class WorkerPool {
       // piscina's default (0) kills idle workers and would drop the buffers they were given at start.
       idleTimeout: Number.POSITIVE_INFINITY,
       workerData: init,
+      ...(workerMemoryMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: workerMemoryMb } }),
     });
+    // piscina emits 'error' only for a thread that failed while running no task (its tasks' callers hear of
+    // the others); without a listener that event would throw on the main thread and take the process down.
+    this.#piscina.on('error', () => undefined);
   }
 
   get closed(): boolean {
@@ -54,7 +79,7 @@ export class WorkerPool {
       // out of memory) is reported by piscina alone, so say what it was running.
       const msg = err instanceof Error ? err.message : String(err);
       if (msg.startsWith(kWorkerErrorPrefix)) throw err;
-      throw new Error(`a pool thread died while running ${describeTask(task)}: ${msg}`, { cause: err });
+      throw new WorkerDiedError(task, err);
     });
   }
 
@@ -68,7 +93,14 @@ export class WorkerPool {
   }
 }
 
+export function checkWorkerMemory(mb: unknown, where = 'options.workerMemoryMb'): number {
+  if (typeof mb !== 'number' || !Number.isInteger(mb) || mb < kMinWorkerMemoryMb) {
+    throw new RangeError(`${where} must be an integer >= ${kMinWorkerMemoryMb} (MB), got ${String(mb)}`);
+  }
+  return mb;
+}
+
 /** A pool for parallelFor loops of your own. */
 export function createPool(options: PoolOptions = {}): WorkerPool {
-  return new WorkerPool(checkThreads(options.threads ?? defaultThreads()));
+  return new WorkerPool(checkThreads(options.threads ?? defaultThreads()), {}, options.workerMemoryMb);
 }

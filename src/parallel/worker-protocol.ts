@@ -44,6 +44,8 @@ export interface ExtensionTask {
   readonly kind: 'ext';
   readonly extension: string;
   readonly payload: unknown;
+  /** What this task is in the caller's words (`replica 1, step 7`), for error messages. */
+  readonly label?: string;
 }
 
 export interface StepTask {
@@ -78,7 +80,7 @@ export function describeTask(task: WorkerTask): string {
     case 'for':
       return `parallelFor ${task.module} [${task.start}, ${task.end})`;
     case 'ext':
-      return `extension ${task.extension}`;
+      return task.label ?? `extension ${task.extension}`;
   }
 }
 

@@ -63,6 +63,13 @@ export interface CheckpointStates {
   readonly metadata: CheckpointMetadata;
 }
 
+let tempInProgress: string | null = null;
+
+/** The temp file a checkpoint is being written to, or null: a fast exit (second Ctrl-C) removes it. */
+export function checkpointTempInProgress(): string | null {
+  return tempInProgress;
+}
+
 /** Write `path` atomically: temp file in the same directory, fsync, rename (then fsync the directory). */
 export function writeCheckpoint(path: string, { tensors, states, metadata }: CheckpointStates): void {
   assertLittleEndian();
@@ -92,6 +99,7 @@ export function writeCheckpoint(path: string, { tensors, states, metadata }: Che
 
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   const fd = openSync(tmp, 'w');
+  tempInProgress = tmp;
   try {
     writeSync(fd, head);
     for (const state of order) {
@@ -108,10 +116,12 @@ export function writeCheckpoint(path: string, { tensors, states, metadata }: Che
   } catch (err) {
     closeSync(fd);
     rmSync(tmp, { force: true });
+    tempInProgress = null;
     throw err;
   }
   closeSync(fd);
   renameSync(tmp, path);
+  tempInProgress = null;
   try {
     const dir = openSync(dirname(path), 'r');
     fsyncSync(dir);

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { builtinModels } from './model-module.js';
+import { kMinWorkerMemoryMb } from '../parallel/pool.js';
 import { conventionNames } from '../optim/conventions.js';
 import { scheduleNames } from '../optim/schedules.js';
 
@@ -37,6 +38,10 @@ const optimizerSchema = z.strictObject({
   clipValue: z.number().positive().optional(),
   amsgrad: z.boolean().optional(),
   kernel: z.enum(['auto', 'js', 'wasm']).default('auto'),
+  /** A NaN/Inf loss or gradient: stop with an error naming step, replica and examples, or skip the step and take the next batch. */
+  onNonFinite: z.enum(['throw', 'skip']).default('throw'),
+  /** With 'skip': this many skipped steps in a row stop the run (the params are no longer producing finite gradients). */
+  maxConsecutiveSkips: int(1).default(5),
 });
 
 export const trainConfigSchema = z.strictObject({
@@ -58,6 +63,10 @@ export const trainConfigSchema = z.strictObject({
   /** Pool threads. Default: os.availableParallelism(). */
   threads: int(1).optional(),
   backend: z.enum(['wasm', 'cpu']).default('wasm'),
+  /** Heap limit of each worker thread (MB): a replica that runs out fails the step instead of aborting the process. */
+  workerMemoryMb: int(kMinWorkerMemoryMb).optional(),
+  /** Fail a step whose replicas have not all answered after this many seconds (an endless loop in model code). */
+  stepTimeoutSec: z.number().positive().optional(),
   optimizer: optimizerSchema.default(() => optimizerSchema.parse({})),
   /** Write a checkpoint every N steps (and always at the end). Default: only at the end. */
   checkpointEvery: int(1).optional(),

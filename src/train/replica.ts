@@ -1,6 +1,6 @@
 // One replica per pool thread, loaded as a worker extension of the optimizer's pool (so it shares the
 // threads and sees the same shared memories). It keeps a private tfjs copy of the model; per task it gets
-// two small numbers (step, replica) and:
+// two small numbers (batch, replica) and:
 //   1. loads the current params from shared memory into its tfjs variables,
 //   2. computes loss and gradients on its fixed micro-batch(es) of the global batch (data-order.ts),
 //   3. writes the (accumulation-averaged) gradients into gradient slot `replica`.
@@ -14,6 +14,7 @@ import type { ExtensionEnv } from '../parallel/worker-protocol.js';
 import { tensorViews, type TensorView } from '../memory/tensor-views.js';
 import { DataOrder, gatherExamples } from './data-order.js';
 import { checkDataSet, exampleSize, loadModelModule, modelTensors, type DataSet, type Examples, type LayersModel, type ModelModule, type TensorSpec } from './model-module.js';
+import { markReplicaStarted } from './step-guard.js';
 import { initTf, tf, tfl, type BackendName } from './tf.js';
 
 export interface ReplicaInit {
@@ -27,10 +28,13 @@ export interface ReplicaInit {
   readonly replicas: number;
   readonly accumulateSteps: number;
   readonly evalBatch: number;
+  /** StepGuard's table: each grad task writes its thread id at slot `replica`. */
+  readonly threadTable: SharedArrayBuffer;
 }
 
 export type ReplicaTask =
-  | { readonly op: 'grad'; readonly step: number; readonly replica: number }
+  /** `batch` picks the data (optimizer step + skipped steps: a skipped step moves on to the next batch). */
+  | { readonly op: 'grad'; readonly batch: number; readonly replica: number }
   | { readonly op: 'eval'; readonly from: number; readonly to: number }
   | { readonly op: 'info' };
 
@@ -54,6 +58,19 @@ function threadMemory(): { heapUsedBytes: number; wasmHeapBytes: number } {
 export interface EvalPart {
   readonly lossSum: number;
   readonly count: number;
+}
+
+/** Examples `indices` of `e` as a batch of tensors (x, y). */
+export function batchTensors(e: Examples, indices: ArrayLike<number>): { x: tf.Tensor; y: tf.Tensor } {
+  const xs = exampleSize(e.xShape);
+  const ys = exampleSize(e.yShape);
+  const n = indices.length;
+  const x = gatherExamples(e.x, xs, indices, new (e.x.constructor as Int32ArrayConstructor)(n * xs));
+  const y = gatherExamples(e.y, ys, indices, new (e.y.constructor as Int32ArrayConstructor)(n * ys));
+  return {
+    x: tf.tensor(x, [n, ...e.xShape], e.x instanceof Int32Array ? 'int32' : 'float32'),
+    y: tf.tensor(y, [n, ...e.yShape], e.y instanceof Int32Array ? 'int32' : 'float32'),
+  };
 }
 
 /** Copy a live view into a private Float32Array (tfjs must never alias shared memory). */
@@ -113,40 +130,29 @@ export class Replica {
     });
   }
 
-  #batch(e: Examples, indices: ArrayLike<number>): { x: tf.Tensor; y: tf.Tensor } {
-    const xs = exampleSize(e.xShape);
-    const ys = exampleSize(e.yShape);
-    const n = indices.length;
-    const x = gatherExamples(e.x, xs, indices, new (e.x.constructor as Int32ArrayConstructor)(n * xs));
-    const y = gatherExamples(e.y, ys, indices, new (e.y.constructor as Int32ArrayConstructor)(n * ys));
-    return {
-      x: tf.tensor(x, [n, ...e.xShape], e.x instanceof Int32Array ? 'int32' : 'float32'),
-      y: tf.tensor(y, [n, ...e.yShape], e.y instanceof Int32Array ? 'int32' : 'float32'),
-    };
-  }
-
-  /** Loss and gradients of micro-batch `j` of replica `r` at `step`; gradients copied into `out`. */
-  #grad(step: number, r: number, j: number, out: (i: number, g: Float32Array) => void): number {
+  /** Loss and gradients of micro-batch `j` of replica `r` in global batch `batch`; gradients copied into `out`. */
+  #grad(batch: number, r: number, j: number, out: (i: number, g: Float32Array) => void): number {
     const k = this.#init.accumulateSteps;
-    const indices = this.#order.slice(step, (r * k + j) * this.#micro, this.#micro);
+    const indices = this.#order.slice(batch, (r * k + j) * this.#micro, this.#micro);
     return tf.tidy(() => {
-      const { x, y } = this.#batch(this.#data.train, indices);
+      const { x, y } = batchTensors(this.#data.train, indices);
       const { value, grads } = tf.variableGrads(() => this.#module.loss({ tf, model: this.#model, x, y }), this.#variables);
       this.#variables.forEach((v, i) => out(i, grads[v.name].dataSync() as Float32Array));
       return value.dataSync()[0];
     });
   }
 
-  /** Step `step`, replica r: write the mean gradient of its k micro-batches into slot r; returns the mean loss. */
-  grad(step: number, r: number): number {
+  /** Global batch `batch`, replica r: write the mean gradient of its k micro-batches into slot r; returns the mean loss. */
+  grad(batch: number, r: number): number {
+    markReplicaStarted(this.#init.threadTable, r);
     this.loadParams();
     const k = this.#init.accumulateSteps;
     const slot = this.#slots[r];
     const names = this.#init.tensors.map((t) => t.name);
-    if (k === 1) return this.#grad(step, r, 0, (i, g) => slot[names[i]].set(g));
+    if (k === 1) return this.#grad(batch, r, 0, (i, g) => slot[names[i]].set(g));
     let loss = 0;
     for (let j = 0; j < k; j++) {
-      loss += this.#grad(step, r, j, (i, g) => {
+      loss += this.#grad(batch, r, j, (i, g) => {
         const acc = this.#acc[i];
         if (j === 0) acc.set(g);
         else for (let e = 0; e < acc.length; e++) acc[e] += g[e];
@@ -168,7 +174,7 @@ export class Replica {
       const b = Math.min(to, a + this.#init.evalBatch);
       const indices = Uint32Array.from({ length: b - a }, (_, i) => a + i);
       lossSum += tf.tidy(() => {
-        const { x, y } = this.#batch(this.#data.eval, indices);
+        const { x, y } = batchTensors(this.#data.eval, indices);
         return this.#module.loss({ tf, model: this.#model, x, y }).dataSync()[0] * (b - a);
       });
     }
@@ -186,7 +192,7 @@ export async function createHandler(data: unknown, env: ExtensionEnv): Promise<(
   const replica = new Replica(init, mod, model, dataSet, backend, env);
   return (payload: unknown) => {
     const task = payload as ReplicaTask;
-    if (task.op === 'grad') return replica.grad(task.step, task.replica);
+    if (task.op === 'grad') return replica.grad(task.batch, task.replica);
     if (task.op === 'eval') return replica.evaluate(task.from, task.to);
     return { backend: replica.backend, threadId, numTensors: tf.memory().numTensors, numBytes: tf.memory().numBytes, ...threadMemory() } satisfies ReplicaInfo;
   };

@@ -1,11 +1,13 @@
 // The `shardtrain train` job: a Trainer plus everything a run leaves behind in its directory:
 //   config.json          the effective config
 //   metrics.jsonl        one JSON object per line: {step, loss, lr, gradNorm, samplesPerSec, elapsedSec}
-//                        every logEvery steps, and {step, evalLoss} at each evaluation
+//                        every logEvery steps, {step, evalLoss} at each evaluation, and
+//                        {step, skipped: true, skippedTotal, batch, nonFinite: [...]} for each skipped step
 //   checkpoint.safetensors  every checkpointEvery steps and at the end (atomic replace)
 //   loss.svg             the loss curve (vega-lite), at the end
 //   summary.json         final step, eval loss, samples
-// Ctrl-C: the current step finishes, a checkpoint is written, and the job returns `interrupted` (exit 130).
+// Ctrl-C / SIGTERM: the current step finishes, a checkpoint is written, and the job returns `interrupted`
+// (the CLI exits 130 / 143).
 
 import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -13,6 +15,7 @@ import cliProgress from 'cli-progress';
 import { readCheckpointHeader } from './checkpoint.js';
 import { loadConfigFile, ConfigError, type TrainConfig } from './config.js';
 import { lossCurveSvg, type CurvePoint } from './loss-curve.js';
+import { describeNonFinite, type NonFiniteReport } from './non-finite.js';
 import { Trainer, checkpointConfig } from './trainer.js';
 
 export const kCheckpointFile = 'checkpoint.safetensors';
@@ -31,7 +34,7 @@ export interface RunOptions {
   progress?: boolean;
   /** Where human-readable lines go. Default process.stdout. */
   log?: (line: string) => void;
-  /** Set to stop after the current step (the CLI wires SIGINT to it). */
+  /** Set to stop after the current step (the CLI wires SIGINT and SIGTERM to it). */
   stopSignal?: { stopped: boolean };
 }
 
@@ -67,6 +70,11 @@ function readMetrics(path: string, step: number): object[] {
     .filter((l) => l.trim().length > 0)
     .map((l) => JSON.parse(l) as { step: number })
     .filter((m) => m.step <= step);
+}
+
+/** A skipped step in metrics.jsonl: per bad replica its loss (as text: JSON has no NaN), tensor and examples. */
+function skipRecord(report: NonFiniteReport): object[] {
+  return report.replicas.map((r) => ({ replica: r.replica, loss: String(r.loss), tensor: r.tensor, examples: r.culprits, batchExamples: r.examples }));
 }
 
 export async function runTraining(options: RunOptions): Promise<RunSummary> {
@@ -122,6 +130,13 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
     };
     while (trainer.globalStep < total && !stop.stopped) {
       const r = await trainer.step();
+      if (r.skipped) {
+        // The step is not counted: the same step number is tried again on the next batch.
+        const detail = describeNonFinite(r.nonFinite!);
+        appendFileSync(metricsPath, `${JSON.stringify({ step: r.step + 1, skipped: true, skippedTotal: r.skippedTotal, batch: r.batch, nonFinite: skipRecord(r.nonFinite!) })}\n`);
+        log(`skipped ${detail}`);
+        continue;
+      }
       last = r;
       windowSteps++;
       const now = performance.now();
@@ -133,7 +148,6 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
       if (r.step % c.logEvery === 0 || r.step === total) {
         appendFileSync(metricsPath, `${JSON.stringify({ step: r.step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, samplesPerSec: Math.round(sps), elapsedSec: (now - t0) / 1000 })}\n`);
       }
-      if (!Number.isFinite(r.loss)) throw new Error(`training loss became ${r.loss} at step ${r.step}`);
       bar?.update(r.step, { loss: r.loss.toFixed(4), lr: r.lr.toExponential(2), sps: sps.toFixed(0) });
       if (!bar && (r.step % every === 0 || r.step === total)) log(`step ${r.step}/${total}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ${sps.toFixed(0)} samples/s`);
       if (c.checkpointEvery !== undefined && r.step % c.checkpointEvery === 0 && r.step !== total) trainer.saveCheckpoint(join(out, kCheckpointFile));

@@ -25,7 +25,9 @@ import {
 import { parseConfig, ConfigError, type TrainConfig, type TrainConfigInput } from './config.js';
 import { DataOrder, type DataPosition } from './data-order.js';
 import { checkDataSet, loadModelModule, modelModuleUrl, modelTensors, type DataSet, type LayersModel, type ModelModule, type TensorSpec } from './model-module.js';
+import { describeNonFinite, exampleIsFinite, firstNonFiniteTensor, type NonFiniteReport } from './non-finite.js';
 import type { EvalPart, ReplicaInfo, ReplicaInit, ReplicaTask } from './replica.js';
+import { replicaLabel, StepGuard, StepTimeoutError } from './step-guard.js';
 import { initTf, tf, tfl, type BackendName } from './tf.js';
 
 const kReplicaExtension = 'shardtrain.replica';
@@ -43,11 +45,26 @@ export interface TrainerOptions {
 }
 
 export interface TrainStepResult {
+  /** globalStep after this call (unchanged when skipped). */
   readonly step: number;
   /** Mean training loss of the global batch (mean of the replicas' micro-batch means). */
   readonly loss: number;
   readonly lr: number;
   readonly gradNorm: number;
+  /** Index of the global batch this step used in the data order. */
+  readonly batch: number;
+  /** A non-finite loss or gradient made this step a no-op (optimizer.onNonFinite: 'skip'). */
+  readonly skipped: boolean;
+  /** Steps skipped so far in this run (including before a resume). */
+  readonly skippedTotal: number;
+  /** What was non-finite, when skipped. */
+  readonly nonFinite: NonFiniteReport | null;
+}
+
+/** Skip counters kept in a checkpoint's `data` metadata, so a resumed run takes the same batches. */
+interface SkipCounters {
+  skipped: number;
+  consecutive: number;
 }
 
 export class Trainer {
@@ -62,6 +79,8 @@ export class Trainer {
   readonly #model: LayersModel;
   readonly #data: DataSet;
   readonly #order: DataOrder;
+  readonly #guard: StepGuard;
+  readonly #skips: SkipCounters;
 
   private constructor(init: {
     config: TrainConfig;
@@ -73,6 +92,8 @@ export class Trainer {
     module: ModelModule;
     model: LayersModel;
     data: DataSet;
+    guard: StepGuard;
+    skips: SkipCounters;
   }) {
     this.config = init.config;
     this.tensors = init.tensors;
@@ -83,6 +104,8 @@ export class Trainer {
     this.#module = init.module;
     this.#model = init.model;
     this.#data = init.data;
+    this.#guard = init.guard;
+    this.#skips = init.skips;
     this.counts = checkDataSet(init.data, init.config.model.module);
     this.#order = new DataOrder(this.counts.train, init.config.batchSize, init.config.seed);
   }
@@ -100,7 +123,9 @@ export class Trainer {
     }
     // A checkpoint is checked (header, then names and shapes below) before anything is allocated.
     const header = options.resume === undefined ? null : readCheckpointHeader(options.resume);
-    const startStep = header ? checkpointMetadata(header).step : 0;
+    const meta = header ? checkpointMetadata(header) : null;
+    const startStep = meta?.step ?? 0;
+    const skips = meta ? skipCounters(meta.data, header!.path) : { skipped: 0, consecutive: 0 };
 
     const backend = await initTf(config.backend);
     const moduleUrl = modelModuleUrl(config.model.module);
@@ -113,6 +138,11 @@ export class Trainer {
     const states: StateName[] = ['params', 'm', 'v', ...(o.amsgrad ? (['vmax'] as const) : [])];
     if (header) checkCheckpointTensors(header, tensors, states);
 
+    const guard = new StepGuard(
+      replicas,
+      config.stepTimeoutSec === undefined ? undefined : config.stepTimeoutSec * 1000,
+      config.workerMemoryMb === undefined ? '' : ` (workerMemoryMb ${config.workerMemoryMb})`,
+    );
     const replicaInit: ReplicaInit = {
       moduleUrl,
       modelOptions: config.model.options,
@@ -123,6 +153,7 @@ export class Trainer {
       replicas,
       accumulateSteps: config.accumulateSteps,
       evalBatch: config.evalBatch,
+      threadTable: guard.table,
     };
     const schedule: OptimizerOptions['schedule'] =
       typeof o.schedule === 'string'
@@ -143,42 +174,102 @@ export class Trainer {
       clipValue: o.clipValue,
       amsgrad: o.amsgrad,
       kernel: o.kernel,
+      // The trainer decides between throwing and skipping, after naming replicas and examples.
+      onNonFinite: 'skip',
+      workerMemoryMb: config.workerMemoryMb,
       startStep,
       workerExtensions: { [kReplicaExtension]: { module: replicaModule, data: replicaInit } },
     });
     if (header) readCheckpointInto(header, tensors, Object.fromEntries(states.map((s) => [s, viewsOf(optimizer, s)])));
-    return new Trainer({ config, tensors, threads, replicas, backend, optimizer, module: mod, model, data });
+    const trainer = new Trainer({ config, tensors, threads, replicas, backend, optimizer, module: mod, model, data, guard, skips });
+    try {
+      // Every thread loads the model now (one task each: piscina gives a busy thread no second task), so a
+      // broken model module fails here and the first step's deadline does not include the start-up.
+      await settleAll(Array.from({ length: threads }, () => trainer.#run({ op: 'info' }, 'loading the model module')));
+    } catch (err) {
+      await trainer.close();
+      throw err;
+    }
+    return trainer;
   }
 
   get globalStep(): number {
     return this.optimizer.globalStep;
   }
 
-  /** Position of the data order after globalStep steps. */
+  /** Steps skipped because of a non-finite loss or gradient (optimizer.onNonFinite: 'skip'), including before a resume. */
+  get skippedSteps(): number {
+    return this.#skips.skipped;
+  }
+
+  /** The next global batch: each step, applied or skipped, takes a fresh one. */
+  get batchIndex(): number {
+    return this.globalStep + this.#skips.skipped;
+  }
+
+  /** Position of the data order after globalStep steps and skippedSteps skips. */
   get dataPosition(): DataPosition {
-    return this.#order.position(this.globalStep);
+    return this.#order.position(this.batchIndex);
   }
 
-  #run<T>(payload: ReplicaTask): Promise<T> {
-    return this.optimizer.pool.run<T>({ kind: 'ext', extension: kReplicaExtension, payload });
+  #run<T>(payload: ReplicaTask, label: string): Promise<T> {
+    return this.optimizer.pool.run<T>({ kind: 'ext', extension: kReplicaExtension, payload, label });
   }
 
-  /** One data-parallel step at globalStep. */
+  /**
+   * One data-parallel step at globalStep on the next batch. A worker that throws, dies or (with
+   * stepTimeoutSec) does not answer fails the step before the optimizer runs: params, m and v are untouched.
+   */
   async step(): Promise<TrainStepResult> {
-    const step = this.globalStep;
-    const losses = await settleAll(Array.from({ length: this.replicas }, (_, replica) => this.#run<number>({ op: 'grad', step, replica })));
+    const step = this.globalStep + 1;
+    const batch = this.batchIndex;
+    let losses: number[];
+    try {
+      losses = await this.#guard.all(step, (replica) => this.#run<number>({ op: 'grad', batch, replica }, replicaLabel(replica, step)));
+    } catch (err) {
+      // A thread may be stuck for good; destroying the pool is the only way to stop it.
+      if (err instanceof StepTimeoutError) await this.close();
+      throw err;
+    }
     let loss = 0;
     for (const l of losses) loss += l; // fixed order: replica 0, 1, …
     loss /= this.replicas;
-    const r = await this.optimizer.step();
-    return { step: r.step, loss, lr: r.lr, gradNorm: r.gradNorm };
+    // A non-finite loss is refused before the optimizer runs (its gradient would be refused there anyway).
+    const r = Number.isFinite(loss) ? await this.optimizer.step() : null;
+    if (r !== null && !r.skipped) {
+      this.#skips.consecutive = 0;
+      return { step: r.step, loss, lr: r.lr, gradNorm: r.gradNorm, batch, skipped: false, skippedTotal: this.#skips.skipped, nonFinite: null };
+    }
+    const report = this.#nonFiniteReport(step, batch, losses);
+    const o = this.config.optimizer;
+    if (o.onNonFinite === 'throw') throw new Error(`non-finite loss or gradient at ${describeNonFinite(report)}; the step was not applied (optimizer.onNonFinite "skip" skips such steps)`);
+    this.#skips.skipped++;
+    this.#skips.consecutive++;
+    if (this.#skips.consecutive >= o.maxConsecutiveSkips) {
+      throw new Error(`${this.#skips.consecutive} consecutive steps skipped (non-finite gradients) at ${describeNonFinite(report)} (optimizer.maxConsecutiveSkips ${o.maxConsecutiveSkips})`);
+    }
+    return { step: this.globalStep, loss, lr: this.optimizer.lr, gradNorm: r?.gradNorm ?? Number.NaN, batch, skipped: true, skippedTotal: this.#skips.skipped, nonFinite: report };
+  }
+
+  /** Which replicas went non-finite and which of their examples do it alone (main thread, current params). */
+  #nonFiniteReport(step: number, batch: number, losses: readonly number[]): NonFiniteReport {
+    this.#syncModel();
+    const perReplica = this.config.batchSize / this.replicas;
+    const ctx = { module: this.#module, model: this.#model, data: this.#data };
+    const replicas = losses.flatMap((loss, replica) => {
+      const tensor = firstNonFiniteTensor(this.optimizer.gradSlot(replica));
+      if (Number.isFinite(loss) && tensor === null) return [];
+      const examples = Array.from(this.#order.slice(batch, replica * perReplica, perReplica));
+      return [{ replica, loss, tensor, examples, culprits: examples.filter((i) => !exampleIsFinite(ctx, i)) }];
+    });
+    return { step, batch, replicas };
   }
 
   /** Mean loss over the held-out examples, split across the replicas' threads. */
   async evaluate(): Promise<number> {
     const n = this.counts.eval;
     const parts = this.threads;
-    const runs = Array.from({ length: parts }, (_, k) => this.#run<EvalPart>({ op: 'eval', from: Math.floor((n * k) / parts), to: Math.floor((n * (k + 1)) / parts) }));
+    const runs = Array.from({ length: parts }, (_, k) => this.#run<EvalPart>({ op: 'eval', from: Math.floor((n * k) / parts), to: Math.floor((n * (k + 1)) / parts) }, `evaluation part ${k}/${parts}`));
     const results = await settleAll(runs);
     let sum = 0;
     for (const r of results) sum += r.lossSum;
@@ -219,7 +310,15 @@ export class Trainer {
         lr: o.lr,
         convention: o.convention,
         config: this.config,
-        data: { seed: this.config.seed, globalBatch: this.config.batchSize, replicas: this.replicas, ...this.dataPosition },
+        data: {
+          seed: this.config.seed,
+          globalBatch: this.config.batchSize,
+          replicas: this.replicas,
+          batch: this.batchIndex,
+          skippedSteps: this.#skips.skipped,
+          consecutiveSkips: this.#skips.consecutive,
+          ...this.dataPosition,
+        },
       },
     });
   }
@@ -229,7 +328,7 @@ export class Trainer {
    * so that each idle thread takes one), ordered by thread id.
    */
   async replicaInfo(): Promise<ReplicaInfo[]> {
-    const infos = await settleAll(Array.from({ length: this.threads }, () => this.#run<ReplicaInfo>({ op: 'info' })));
+    const infos = await settleAll(Array.from({ length: this.threads }, () => this.#run<ReplicaInfo>({ op: 'info' }, 'replica info')));
     return infos.sort((a, b) => a.threadId - b.threadId);
   }
 
@@ -245,6 +344,17 @@ function viewsOf(opt: ShardedAdamW, state: StateName): Readonly<Record<string, T
     return opt.state.vmax;
   }
   return opt.state[state];
+}
+
+/** The skip counters of a checkpoint's `data` metadata (absent in older checkpoints: none skipped). */
+function skipCounters(data: unknown, path: string): SkipCounters {
+  const d = (data !== null && typeof data === 'object' ? data : {}) as Record<string, unknown>;
+  const count = (key: string): number => {
+    const x = d[key] ?? 0;
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 0) throw new Error(`checkpoint ${path}: __metadata__.data.${key} must be a non-negative integer, got ${JSON.stringify(x)}`);
+    return x;
+  };
+  return { skipped: count('skippedSteps'), consecutive: count('consecutiveSkips') };
 }
 
 /** The config stored in a checkpoint, validated (for `--resume` without `--config`). */

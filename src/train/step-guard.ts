@@ -1,0 +1,96 @@
+// Watching the replica tasks of one step, so that no worker can hang or silently break a run:
+//   - a small shared table in which each replica task writes the id of the thread running it (so a thread
+//     that dies, or never answers, can be named: piscina reports neither);
+//   - an optional deadline (stepTimeoutSec) after which the step fails, naming the replicas that have not
+//     answered; the caller then destroys the pool, which terminates even a thread stuck in an endless loop.
+
+import { threadId } from 'node:worker_threads';
+import { WorkerDiedError } from '../parallel/pool.js';
+
+/** Worker side: record that this thread started replica `replica`'s task of the current step. */
+export function markReplicaStarted(table: SharedArrayBuffer, replica: number): void {
+  // Diagnostic only (read after a failure or a timeout): atomicity is all that is needed, no ordering.
+  Atomics.store(new Int32Array(table), replica, threadId);
+}
+
+/** `replica 1, step 7`: how errors name a replica task (step is 1-based, as in the logs). */
+export function replicaLabel(replica: number, step: number): string {
+  return `replica ${replica}, step ${step}`;
+}
+
+export class StepGuard {
+  /** Int32 per replica: thread id running its task this step, 0 while not started. */
+  readonly table: SharedArrayBuffer;
+  readonly #threads: Int32Array;
+
+  constructor(
+    readonly replicas: number,
+    /** Milliseconds, or undefined for no deadline. */
+    readonly timeoutMs: number | undefined,
+    /** Extra words for a thread that died (e.g. the heap limit in force). */
+    readonly deathHint = '',
+  ) {
+    this.table = new SharedArrayBuffer(4 * replicas);
+    this.#threads = new Int32Array(this.table);
+  }
+
+  #thread(r: number, unknown: string): string {
+    const id = Atomics.load(this.#threads, r);
+    return id === 0 ? unknown : `worker thread ${id}`;
+  }
+
+  /**
+   * Run one task per replica (`run(r)`) and wait for all of them (no task may still be writing its gradient
+   * slot when the caller hears of a failure). Rejects with a one-line error naming thread, replica and step.
+   */
+  async all<T>(step: number, run: (replica: number) => Promise<T>): Promise<T[]> {
+    this.#threads.fill(0); // before the tasks are posted: the post orders this write before theirs
+    const done = new Array<boolean>(this.replicas).fill(false);
+    const runs = Array.from({ length: this.replicas }, (_, r) =>
+      run(r).then(
+        (value) => {
+          done[r] = true;
+          return value;
+        },
+        (err: unknown) => {
+          done[r] = true;
+          throw err instanceof WorkerDiedError ? this.#died(r, step, err) : err;
+        },
+      ),
+    );
+    const settled = Promise.allSettled(runs);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline =
+      this.timeoutMs === undefined
+        ? null
+        : new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(this.#timedOut(step, done)), this.timeoutMs);
+          });
+    try {
+      const results = await (deadline ? Promise.race([settled, deadline]) : settled);
+      const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+      if (failed) throw failed.reason;
+      return results.map((x) => (x as PromiseFulfilledResult<T>).value);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #died(r: number, step: number, err: WorkerDiedError): Error {
+    const cause = err.cause instanceof Error ? err.cause.message : String(err.cause);
+    return new Error(`${this.#thread(r, 'a worker thread (before the task started)')} died running ${replicaLabel(r, step)}: ${cause}${this.deathHint}`, { cause: err });
+  }
+
+  #timedOut(step: number, done: readonly boolean[]): Error {
+    const missing = done.flatMap((d, r) => (d ? [] : [`replica ${r} (${this.#thread(r, 'not started')})`]));
+    return new StepTimeoutError(`step ${step}: no answer within ${(this.timeoutMs ?? 0) / 1000} s (stepTimeoutSec) from ${missing.join(', ')}; the worker threads were stopped`);
+  }
+}
+
+/** The step's deadline passed: the pool must be destroyed (a thread may be stuck for good). */
+export class StepTimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StepTimeoutError';
+  }
+}

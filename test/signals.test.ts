@@ -1,0 +1,61 @@
+// Signals (issue 6, item 5), on the CLI in a child process: SIGINT / SIGTERM finish the step, write a
+// checkpoint and exit 130 / 143; a second signal exits at once, leaving no half-written checkpoint (every
+// *.safetensors in the run directory loads) and no temp file.
+
+import { expect } from 'chai';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkpointMetadata, readCheckpointHeader, runTraining } from '../src/index.js';
+import { faultConfig, runCli, tempFiles } from './fixtures/fault-run.js';
+
+/** A run far too long to finish during the test; `step N/2000` lines come every 100 steps. */
+const longRun = (over = {}) => faultConfig({}, { steps: 2000, logEvery: 100, ...over });
+const stepLine = /step \d+\/2000/;
+
+describe('signals', function () {
+  this.timeout(60000);
+
+  it('SIGTERM finishes the step, writes a checkpoint that loads and resumes, and exits 143', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shardtrain-sigterm-'));
+    let sent = false;
+    const result = await runCli(dir, longRun(), [], (stdout, child) => {
+      if (!sent && stepLine.test(stdout)) sent = child.kill('SIGTERM');
+    });
+    expect(result.code).to.equal(143);
+    const m = /interrupted: checkpoint at step (\d+) written/.exec(result.stdout);
+    expect(m, result.stdout).to.not.equal(null);
+    const step = Number(m![1]);
+    const run = join(dir, 'run');
+    expect(checkpointMetadata(readCheckpointHeader(join(run, 'checkpoint.safetensors'))).step).to.equal(step);
+    const resumed = await runTraining({ resume: run, steps: step + 3, threads: 2, progress: false, log: () => {} });
+    expect(resumed).to.include({ step: step + 3, interrupted: false });
+  });
+
+  const doubles: Array<[NodeJS.Signals, NodeJS.Signals, number]> = [
+    ['SIGINT', 'SIGINT', 130],
+    ['SIGTERM', 'SIGTERM', 143],
+    ['SIGINT', 'SIGTERM', 143],
+  ];
+  for (const [first, second, code] of doubles) {
+    it(`${first} then ${second} exits ${code} at once, with no checkpoint that fails to load and no temp file`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'shardtrain-double-'));
+      let secondAt = 0;
+      // A checkpoint every step: the signals land while checkpoints are being written.
+      const result = await runCli(dir, longRun({ checkpointEvery: 1 }), [], (stdout, child) => {
+        if (secondAt === 0 && stepLine.test(stdout)) {
+          child.kill(first);
+          child.kill(second);
+          secondAt = Date.now();
+        }
+      });
+      expect(result.code).to.equal(code);
+      expect(result.exitedAt - secondAt).to.be.below(5000);
+      const run = join(dir, 'run');
+      const checkpoints = readdirSync(run).filter((f) => f.endsWith('.safetensors'));
+      expect(checkpoints).to.have.length.above(0);
+      for (const f of checkpoints) expect(checkpointMetadata(readCheckpointHeader(join(run, f))).step).to.be.above(0);
+      expect(tempFiles(run)).to.deep.equal([]);
+    });
+  }
+});
