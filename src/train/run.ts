@@ -134,6 +134,7 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
         // The step is not counted: the same step number is tried again on the next batch.
         const detail = describeNonFinite(r.nonFinite!);
         appendFileSync(metricsPath, `${JSON.stringify({ step: r.step + 1, skipped: true, skippedTotal: r.skippedTotal, batch: r.batch, nonFinite: skipRecord(r.nonFinite!) })}\n`);
+        if (bar) process.stderr.write(`\r\x1b[K`); // clear the bar's line; it redraws on the next update
         log(`skipped ${detail}`);
         continue;
       }

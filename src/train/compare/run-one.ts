@@ -72,7 +72,9 @@ export async function runOne(run: GridRun, o: RunOneOptions): Promise<RunResult 
     try {
       while (trainer.globalStep < steps) {
         const r = await trainer.step();
-        if (!Number.isFinite(r.loss)) throw new Error(`training loss became ${r.loss} at step ${r.step}`);
+        // A non-finite loss has already thrown (onNonFinite 'throw'), or the step was skipped ('skip'): the
+        // trainer counts skips and stops after maxConsecutiveSkips, and a skipped step has no loss to count.
+        if (r.skipped) continue;
         if (r.step > steps - tail) tailSum += r.loss;
         if (r.step % o.evalEvery === 0 || r.step === steps) curve.push({ step: r.step, evalLoss: await trainer.evaluate() });
         o.onStep?.(r.step);
