@@ -18,6 +18,7 @@ import {
   checkpointMetadata,
   readCheckpointHeader,
   readCheckpointInto,
+  verifyCheckpoint,
   writeCheckpoint,
   type CheckpointHeader,
   type StateName,
@@ -98,9 +99,10 @@ export class Trainer {
     if (config.batchSize % perStep !== 0) {
       throw new ConfigError(`${where}: batchSize ${config.batchSize} is not divisible by replicas × accumulateSteps = ${replicas} × ${config.accumulateSteps}`);
     }
-    // A checkpoint is checked (header, then names and shapes below) before anything is allocated.
+    // A checkpoint is checked (header, checksums, then names and shapes below) before anything is allocated.
     const header = options.resume === undefined ? null : readCheckpointHeader(options.resume);
     const startStep = header ? checkpointMetadata(header).step : 0;
+    if (header) verifyCheckpoint(header);
 
     const backend = await initTf(config.backend);
     const moduleUrl = modelModuleUrl(config.model.module);
