@@ -61,6 +61,8 @@ export const trainConfigSchema = z.strictObject({
   optimizer: optimizerSchema.default(() => optimizerSchema.parse({})),
   /** Write a checkpoint every N steps (and always at the end). Default: only at the end. */
   checkpointEvery: int(1).optional(),
+  /** Checkpoints kept in the run directory (checkpoint-<step>.safetensors): the newest keepLast. */
+  keepLast: int(1).default(3),
   /** Append a metrics line every N steps. */
   logEvery: int(1).default(10),
   /** Held-out examples per forward pass when evaluating. */
