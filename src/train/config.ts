@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { builtinModels } from './model-module.js';
+import { oneLine } from './one-line.js';
 import { conventionNames } from '../optim/conventions.js';
 import { scheduleNames } from '../optim/schedules.js';
 
@@ -78,13 +79,22 @@ export type TrainConfig = z.output<typeof trainConfigSchema>;
 
 export class ConfigError extends Error {
   constructor(message: string) {
-    super(message);
+    // Keys, paths and JSON.parse's messages (which quote the text) can hold line breaks.
+    super(oneLine(message));
     this.name = 'ConfigError';
   }
 }
 
+const kPlainKey = /^[A-Za-z_$][\w$]*$/;
+
+/** `optimizer.betas[1]`; a key that is not an identifier is quoted (`model.options["a.b"]`), so the path reads back unambiguously. */
 function keyPath(path: readonly PropertyKey[]): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('') || '(top level)';
+  const part = (p: PropertyKey, i: number): string => {
+    if (typeof p === 'number') return `[${p}]`;
+    const key = String(p);
+    return kPlainKey.test(key) ? `${i > 0 ? '.' : ''}${key}` : `[${JSON.stringify(key)}]`;
+  };
+  return path.map(part).join('') || '(top level)';
 }
 
 /** One line for the first problem zod found: where, which key, what is wrong. */
