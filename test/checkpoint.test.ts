@@ -6,6 +6,7 @@ import { copyFileSync, mkdtempSync, readFileSync, readdirSync, statSync, truncat
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer, runTraining, type TrainConfigInput } from '../src/index.js';
+import { inspectCheckpoint } from '../src/cli/inspect.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
 
 interface Entry {
@@ -105,6 +106,17 @@ describe('checkpoints', function () {
     } finally {
       await trainer.close();
     }
+  });
+
+  it('inspect says whether the checksums hold, and still lists a damaged file', () => {
+    expect(inspectCheckpoint(at10).split('\n')[2]).to.equal('checksums ok');
+    const damaged = join(dir, 'inspect-damaged.safetensors');
+    const bytes = readFileSync(at10);
+    bytes[bytes.length - 1] ^= 1;
+    writeFileSync(damaged, bytes);
+    const report = JSON.parse(inspectCheckpoint(damaged, { json: true })) as { checksums: string; tensors: unknown[] };
+    expect(report.checksums).to.match(/^data checksum mismatch \(crc32 of the data section is [0-9a-f]{8}, __metadata__\.data_crc32 says [0-9a-f]{8}\)/);
+    expect(report.tensors).to.have.length(3 * 7);
   });
 
   describe('bad checkpoints: a one-line error naming the file or tensor, nothing overwritten', () => {
