@@ -24,7 +24,7 @@ export { parseConfig, loadConfigFile, trainConfigSchema, ConfigError } from './t
 export type { TrainConfig, TrainConfigInput } from './train/config.js';
 export { runTraining } from './train/run.js';
 export type { RunOptions, RunSummary } from './train/run.js';
-export { writeCheckpoint, readCheckpointHeader, checkpointMetadata, readTensor, fileTensorName } from './train/checkpoint.js';
+export { writeCheckpoint, readCheckpointHeader, checkpointMetadata, verifyCheckpoint, readTensor, fileTensorName, CheckpointError } from './train/checkpoint.js';
 export type { CheckpointHeader, CheckpointMetadata } from './train/checkpoint.js';
 export { runCompare, resolveCompareOptions, compareDefaults } from './train/compare/index.js';
 export type { CompareOptions, CompareRunOptions, CompareSummary, Cell as CompareCell, Stat as CompareStat, RunResult as CompareRunResult } from './train/compare/index.js';

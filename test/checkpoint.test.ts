@@ -6,6 +6,7 @@ import { copyFileSync, mkdtempSync, readFileSync, readdirSync, statSync, truncat
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer, runTraining, type TrainConfigInput } from '../src/index.js';
+import { inspectCheckpoint } from '../src/cli/inspect.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
 
 interface Entry {
@@ -26,6 +27,17 @@ function parseSafetensors(path: string): { metadata: Record<string, string>; ten
 function floats(data: Buffer, e: Entry): Float32Array {
   const bytes = data.subarray(e.data_offsets[0], e.data_offsets[1]);
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+/** Replace the header's JSON text (re-padded, length prefix fixed), keeping the data section. */
+function rewriteHeader(path: string, edit: (json: string) => string): void {
+  const file = readFileSync(path);
+  const n = Number(file.readBigUInt64LE(0));
+  let json = edit(file.subarray(8, 8 + n).toString('utf8').trimEnd());
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const head = Buffer.alloc(8);
+  head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  writeFileSync(path, Buffer.concat([head, Buffer.from(json), file.subarray(8 + n)]));
 }
 
 async function runSteps(trainer: Trainer, until: number): Promise<void> {
@@ -96,6 +108,17 @@ describe('checkpoints', function () {
     }
   });
 
+  it('inspect says whether the checksums hold, and still lists a damaged file', () => {
+    expect(inspectCheckpoint(at10).split('\n')[2]).to.equal('checksums ok');
+    const damaged = join(dir, 'inspect-damaged.safetensors');
+    const bytes = readFileSync(at10);
+    bytes[bytes.length - 1] ^= 1;
+    writeFileSync(damaged, bytes);
+    const report = JSON.parse(inspectCheckpoint(damaged, { json: true })) as { checksums: string; tensors: unknown[] };
+    expect(report.checksums).to.match(/^data checksum mismatch \(crc32 of the data section is [0-9a-f]{8}, __metadata__\.data_crc32 says [0-9a-f]{8}\)/);
+    expect(report.tensors).to.have.length(3 * 7);
+  });
+
   describe('bad checkpoints: a one-line error naming the file or tensor, nothing overwritten', () => {
     const bad = (name: string, make: (path: string) => void): string => {
       const path = join(dir, name);
@@ -108,6 +131,9 @@ describe('checkpoints', function () {
       ['truncated', () => bad('truncated.safetensors', (p) => truncateSync(p, statSync(p).size - 100)), config, /truncated\.safetensors: truncated: header describes \d+ bytes, file has \d+/],
       ['corrupt header', () => bad('corrupt.safetensors', (p) => { const b = readFileSync(p); b.write('@@@@', 8); writeFileSync(p, b); }), config, /corrupt\.safetensors: header is not valid JSON/],
       ['not safetensors at all', () => bad('text.safetensors', (p) => writeFileSync(p, 'hello world, not a checkpoint')), config, /text\.safetensors: header length \d+ does not fit/],
+      ['a flipped bit in the data', () => bad('flipped.safetensors', (p) => { const b = readFileSync(p); b[b.length - 5] ^= 0x10; writeFileSync(p, b); }), config, /flipped\.safetensors: data checksum mismatch \(crc32 of the data section is [0-9a-f]{8}, __metadata__\.data_crc32 says [0-9a-f]{8}\)/],
+      ['a changed digit in the step', () => bad('step.safetensors', (p) => rewriteHeader(p, (h) => h.replace('"step":"10"', '"step":"11"'))), config, /step\.safetensors: header checksum mismatch/],
+      ['an older file without checksums', () => bad('old.safetensors', (p) => rewriteHeader(p, (h) => h.replace(/"header_crc32":"[0-9a-f]{8}","data_crc32":"[0-9a-f]{8}",/, '').replace('shardtrain-2', 'shardtrain-1'))), config, /old\.safetensors: no __metadata__\.header_crc32: a file without checksums \(format "shardtrain-1"; shardtrain writes shardtrain-2\) is not loaded unverified/],
       ['another model (shapes differ)', () => at10, tinyConfig({ model: { module: 'char-lm', options: { contextLength: 3, embedding: 8, hidden: [48] } } }), /tensor "hidden_0\/kernel" has shape \[24,32\], the model has \[24,48\]/],
       ['another model (names differ)', () => at10, tinyConfig({ model: { module: 'char-lm', options: { contextLength: 3, embedding: 8, hidden: [32, 32] } } }), /tensor "hidden_1\/kernel" is missing/],
     ];

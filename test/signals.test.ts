@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkpointMetadata, readCheckpointHeader, runTraining } from '../src/index.js';
 import { faultConfig, runCli, tempFiles } from './fixtures/fault-run.js';
+import { checkpointFileName } from '../src/train/checkpoint-store.js';
 
 /** A run far too long to finish during the test; `step N/2000` lines come every 100 steps. */
 const longRun = (over = {}) => faultConfig({}, { steps: 2000, logEvery: 100, ...over });
@@ -27,7 +28,7 @@ describe('signals', function () {
     expect(m, result.stdout).to.not.equal(null);
     const step = Number(m![1]);
     const run = join(dir, 'run');
-    expect(checkpointMetadata(readCheckpointHeader(join(run, 'checkpoint.safetensors'))).step).to.equal(step);
+    expect(checkpointMetadata(readCheckpointHeader(join(run, checkpointFileName(step)))).step).to.equal(step);
     const resumed = await runTraining({ resume: run, steps: step + 3, threads: 2, progress: false, log: () => {} });
     expect(resumed).to.include({ step: step + 3, interrupted: false });
   });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Trainer, checkpointMetadata, parseConfig, readCheckpointHeader, type TrainConfigInput } from '../src/index.js';
 import { describeTask } from '../src/parallel/worker-protocol.js';
 import { exampleAt, faultConfig, osThreads, runCli, tempFiles } from './fixtures/fault-run.js';
+import { checkpointFileName } from '../src/train/checkpoint-store.js';
 
 type Fault = 'throw' | 'exit' | 'oom' | 'spin';
 
@@ -89,12 +90,12 @@ describe('worker failures in training', function () {
       expect(lines[0].replace(/^shardtrain train: /, '')).to.match(message);
       const stopMs = result.exitedAt - Number(readFileSync(mark, 'utf8'));
       expect(stopMs).to.be.below(5000);
-      expect(checkpointMetadata(readCheckpointHeader(join(run, 'checkpoint.safetensors'))).step).to.equal(4);
+      expect(checkpointMetadata(readCheckpointHeader(join(run, checkpointFileName(4)))).step).to.equal(4);
       expect(tempFiles(run)).to.deep.equal([]);
       expect(existsSync(join(run, 'summary.json'))).to.equal(false);
       const metrics = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number });
       expect(metrics.map((m) => m.step)).to.deep.equal([1, 2, 3, 4]);
-      expect(readdirSync(run).sort()).to.deep.equal(['checkpoint.safetensors', 'config.json', 'metrics.jsonl']);
+      expect(readdirSync(run).sort()).to.deep.equal([checkpointFileName(2), checkpointFileName(4), 'config.json', 'metrics.jsonl']);
     });
   }
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer, checkpointMetadata, readCheckpointHeader, runTraining, type TrainConfigInput } from '../src/index.js';
 import { exampleAt, faultConfig, replicaHolding } from './fixtures/fault-run.js';
+import { checkpointFileName } from '../src/train/checkpoint-store.js';
 
 /** Poisoned example: slot 3 of batch 2, so replica 0; it comes back once per epoch (6 batches). */
 const poisoned = exampleAt(2, 3);
@@ -106,12 +107,12 @@ describe('non-finite values in training', function () {
     // Stop after 6 steps: batch 2 (step 3) was skipped before the checkpoint.
     const stopped = await runTraining({ configPath, threads: 2, out: join(dir, 'split'), progress: false, log: (l) => lines.push(l), stopSignal: { get stopped() { return ++checks > 7; } } });
     expect(stopped).to.include({ interrupted: true, step: 6 });
-    const meta = checkpointMetadata(readCheckpointHeader(join(dir, 'split', 'checkpoint.safetensors')));
+    const meta = checkpointMetadata(readCheckpointHeader(join(dir, 'split', checkpointFileName(6))));
     expect(meta.data).to.include({ batch: 7, skippedSteps: 1, consecutiveSkips: 0, position: 7 * 16 });
     expect(lines.filter((l) => l.startsWith('skipped '))).to.deep.equal([lines.find((l) => l.startsWith('skipped step 3 (batch 2): replica 0 (loss NaN'))]);
     const resumed = await runTraining({ resume: join(dir, 'split'), threads: 2, progress: false, log: () => {} });
     expect(resumed).to.include({ step: 12, interrupted: false });
-    const read = (run: string) => readFileSync(join(dir, run, 'checkpoint.safetensors'));
+    const read = (run: string) => readFileSync(join(dir, run, checkpointFileName(12)));
     expect(read('split').equals(read('straight')), 'the resumed run ends with the same checkpoint, byte for byte').to.equal(true);
     const metrics = (run: string) => readFileSync(join(dir, run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     const skips = metrics('straight').filter((m) => m.skipped);

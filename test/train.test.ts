@@ -148,7 +148,7 @@ describe('shardtrain train (the job)', function () {
     expect(summary.step).to.equal(30);
     expect(summary.interrupted).to.equal(false);
     expect(summary.samples).to.have.length(10);
-    expect(readdirSync(out).sort()).to.deep.equal(['checkpoint.safetensors', 'config.json', 'loss.svg', 'metrics.jsonl', 'summary.json']);
+    expect(readdirSync(out).sort()).to.deep.equal(['checkpoint-00000010.safetensors', 'checkpoint-00000020.safetensors', 'checkpoint-00000030.safetensors', 'config.json', 'loss.svg', 'metrics.jsonl', 'summary.json']);
     const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(metrics.filter((m) => 'loss' in m).map((m) => m.step)).to.deep.equal([5, 10, 15, 20, 25, 30]);
     expect(metrics.filter((m) => 'evalLoss' in m).map((m) => m.step)).to.deep.equal([10, 20, 30]);
@@ -175,7 +175,8 @@ describe('shardtrain train (the job)', function () {
     });
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code).to.equal(130);
-    expect(stdout).to.match(/interrupted: checkpoint at step \d+ written/);
-    expect(existsSync(join(dir, 'run', 'checkpoint.safetensors'))).to.equal(true);
+    const step = /interrupted: checkpoint at step (\d+) written/.exec(stdout)?.[1];
+    expect(step, stdout).to.be.a('string');
+    expect(existsSync(join(dir, 'run', `checkpoint-${step!.padStart(8, '0')}.safetensors`))).to.equal(true);
   });
 });

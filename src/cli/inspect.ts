@@ -1,6 +1,18 @@
-// `shardtrain inspect FILE`: the tensors of a safetensors checkpoint (name, dtype, shape), its step and config.
+// `shardtrain inspect FILE`: the tensors of a safetensors checkpoint (name, dtype, shape), its step, config and
+// whether its checksums hold.
 import type { Command } from 'commander';
-import { checkpointMetadata, readCheckpointHeader, readTensor } from '../train/checkpoint.js';
+import { CheckpointError, checkpointMetadata, readCheckpointHeader, readTensor, verifyCheckpoint, type CheckpointHeader } from '../train/checkpoint.js';
+
+/** 'ok', or what is wrong (a damaged file is still listed: inspect is how one looks at it). */
+function checksums(header: CheckpointHeader): string {
+  try {
+    verifyCheckpoint(header);
+    return 'ok';
+  } catch (err) {
+    if (!(err instanceof CheckpointError)) throw err;
+    return err.message.slice(`checkpoint ${header.path}: `.length);
+  }
+}
 
 export function inspectCheckpoint(path: string, opts: { stats?: boolean; json?: boolean } = {}): string {
   const header = readCheckpointHeader(path);
@@ -22,6 +34,7 @@ export function inspectCheckpoint(path: string, opts: { stats?: boolean; json?: 
       {
         file: path,
         metadata: meta ?? header.metadata,
+        ...(meta ? { checksums: checksums(header) } : {}),
         tensors: tensors.map(([name, h]) => ({ name, dtype: h.dtype, shape: h.shape, ...(opts.stats ? { rms: rms(name) } : {}) })),
       },
       null,
@@ -31,6 +44,7 @@ export function inspectCheckpoint(path: string, opts: { stats?: boolean; json?: 
   const lines: string[] = [`${path}`];
   if (meta) {
     lines.push(`step ${meta.step}  lr ${meta.lr}  convention ${meta.convention}  format ${meta.format}`);
+    lines.push(`checksums ${checksums(header)}`);
     lines.push(`data ${JSON.stringify(meta.data)}`);
     lines.push(`config ${JSON.stringify(meta.config)}`);
   } else {

@@ -1,7 +1,5 @@
 // `shardtrain train --config FILE [--threads N] [--steps N] [--out DIR] [--resume DIR]`
-import { rmSync } from 'node:fs';
 import type { Command } from 'commander';
-import { checkpointTempInProgress } from '../train/checkpoint.js';
 import { runTraining } from '../train/run.js';
 
 /** Exit codes after a signal, as shells report them: 128 + the signal's number. */
@@ -31,11 +29,9 @@ export function registerTrain(program: Command): void {
       let received: StopSignal = 'SIGINT';
       const onSignal = (signal: StopSignal) => {
         if (stopSignal.stopped) {
-          // Second signal: leave now. The checkpoint on disk is the last complete one (temp + rename). Today's
-          // writer is synchronous, so this handler runs between writes; should it ever yield mid-write, the
-          // temp file it leaves must not outlive us.
-          const tmp = checkpointTempInProgress();
-          if (tmp !== null) rmSync(tmp, { force: true });
+          // Second signal: leave now. The checkpoint writer is synchronous, so this handler only ever runs
+          // between writes: every checkpoint on disk is complete (temp + fsync + rename), and the temp file of
+          // a write cut short by a harder kill is removed by the next run in the directory.
           process.exit(kSignalExitCodes[signal]);
         }
         stopSignal.stopped = true;

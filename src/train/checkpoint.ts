@@ -1,21 +1,37 @@
 // Checkpoints in safetensors: an 8-byte little-endian header length, a JSON header (padded with spaces to
 // a multiple of 8), then raw little-endian data. Tensors: parameters under their own names, Adam's moments
 // as optimizer.m.<name> / optimizer.v.<name> (and optimizer.vmax.<name> with AMSGrad); __metadata__ (all
-// strings, as the format requires) holds step, lr, convention, config and data position.
+// strings, as the format requires) holds step, lr, convention, config, data position and two CRC-32s
+// (zlib's, 8 lowercase hex digits): data_crc32 over the data section, and header_crc32 over the 8-byte
+// length and the header with both CRC values read as 00000000 (a flipped digit in step or lr still parses,
+// and would silently resume a different run).
 // Written region by region and shard by shard straight from the shared memories (no Buffer holds the whole
 // model, so nothing is limited to 4 GiB), into a temp file, fsync'd, then renamed over the target.
 
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import type { TensorView } from '../memory/tensor-views.js';
 import type { TensorSpec } from './model-module.js';
+import { oneLine, showValue } from './one-line.js';
 
-export const kCheckpointFormat = 'shardtrain-1';
+/** shardtrain-2 added the checksums; shardtrain-1 files (never released) are refused by verifyCheckpoint. */
+export const kCheckpointFormat = 'shardtrain-2';
 /** Header bytes we accept when reading (safetensors itself caps it at 100 MB). */
 const kMaxHeaderBytes = 100_000_000;
 /** Largest piece read or written in one call. */
 const kIoChunkBytes = 1 << 26;
+const kHeaderCrcKey = 'header_crc32';
+const kDataCrcKey = 'data_crc32';
+const kCrcPlaceholder = '00000000';
+/**
+ * Test hook, opt-in: a stderr line when a write starts and when its rename is done, so the SIGKILL test
+ * (test/checkpoint-crash.test.ts) can aim its kills at the writes rather than hope to hit a few ms out of
+ * each step. It only prints: the write is the same with or without it.
+ */
+const kTraceWrites = process.env.SHARDTRAIN_TRACE_CHECKPOINT === '1';
+export const kTracePrefix = 'shardtrain-trace: checkpoint';
 
 export interface CheckpointMetadata {
   readonly step: number;
@@ -63,11 +79,25 @@ export interface CheckpointStates {
   readonly metadata: CheckpointMetadata;
 }
 
-let tempInProgress: string | null = null;
+/** Temp file of a write to `path` by process `pid`: hidden, in the same directory (so rename is atomic). */
+export function checkpointTempPath(path: string, pid = process.pid): string {
+  return join(dirname(path), `.${basename(path)}.${pid}.tmp`);
+}
 
-/** The temp file a checkpoint is being written to, or null: a fast exit (second Ctrl-C) removes it. */
-export function checkpointTempInProgress(): string | null {
-  return tempInProgress;
+/** The target name and writer pid of a temp file's name, or null when `file` is not one. */
+export function parseCheckpointTempName(file: string): { target: string; pid: number } | null {
+  const m = /^\.(.+)\.(\d+)\.tmp$/.exec(file);
+  return m ? { target: m[1], pid: Number(m[2]) } : null;
+}
+
+function hex32(crc: number): string {
+  return crc.toString(16).padStart(8, '0');
+}
+
+/** Byte offset of the value in `"key":"…"` at the key's first occurrence in `bytes`, or -1. */
+function crcValueOffset(bytes: Buffer, key: string): number {
+  const at = bytes.indexOf(`"${key}":"`, 0, 'latin1');
+  return at < 0 ? -1 : at + key.length + 4;
 }
 
 /** Write `path` atomically: temp file in the same directory, fsync, rename (then fsync the directory). */
@@ -75,7 +105,11 @@ export function writeCheckpoint(path: string, { tensors, states, metadata }: Che
   assertLittleEndian();
   const order = (['params', 'm', 'v', 'vmax'] as const).filter((s) => states[s] !== undefined);
   const header: Record<string, unknown> = {
+    // __metadata__ first and the CRC keys first in it: their first occurrence in the header is theirs,
+    // before any tensor name or config text that could hold the same characters.
     __metadata__: {
+      [kHeaderCrcKey]: kCrcPlaceholder,
+      [kDataCrcKey]: kCrcPlaceholder,
       format: kCheckpointFormat,
       step: String(metadata.step),
       lr: String(metadata.lr),
@@ -96,32 +130,41 @@ export function writeCheckpoint(path: string, { tensors, states, metadata }: Che
   const head = Buffer.alloc(8 + Buffer.byteLength(json));
   head.writeBigUInt64LE(BigInt(head.length - 8), 0);
   head.write(json, 8, 'utf8');
+  const headerCrc = crc32(head);
 
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const tmp = checkpointTempPath(path);
+  if (kTraceWrites) process.stderr.write(`${kTracePrefix} start ${tmp}\n`);
   const fd = openSync(tmp, 'w');
-  tempInProgress = tmp;
   try {
     writeSync(fd, head);
+    // The data CRC is computed while streaming (each piece hashed just before its write, while it is in
+    // cache) and pwritten over its placeholder at the end: one pass over the shard memories instead of a
+    // hashing pre-pass, and the temp file is not taken for a checkpoint before the rename anyway.
+    let dataCrc = 0;
     for (const state of order) {
       const views = states[state]!;
       for (const t of tensors) {
         for (const part of viewParts(views[t.name])) {
           // One piece per segment (tensor ∩ shard): data goes from each shard's memory to the file.
           const bytes = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
-          for (let at = 0; at < bytes.length; at += kIoChunkBytes) writeSync(fd, bytes, at, Math.min(kIoChunkBytes, bytes.length - at));
+          for (let at = 0; at < bytes.length; at += kIoChunkBytes) {
+            const piece = bytes.subarray(at, Math.min(bytes.length, at + kIoChunkBytes));
+            dataCrc = crc32(piece, dataCrc);
+            writeSync(fd, piece);
+          }
         }
       }
     }
+    writeSync(fd, hex32(headerCrc), crcValueOffset(head, kHeaderCrcKey), 'latin1');
+    writeSync(fd, hex32(dataCrc), crcValueOffset(head, kDataCrcKey), 'latin1');
     fsyncSync(fd);
   } catch (err) {
     closeSync(fd);
     rmSync(tmp, { force: true });
-    tempInProgress = null;
     throw err;
   }
   closeSync(fd);
   renameSync(tmp, path);
-  tempInProgress = null;
   try {
     const dir = openSync(dirname(path), 'r');
     fsyncSync(dir);
@@ -129,13 +172,58 @@ export function writeCheckpoint(path: string, { tensors, states, metadata }: Che
   } catch {
     // some file systems refuse fsync on a directory; the rename itself is atomic
   }
+  if (kTraceWrites) process.stderr.write(`${kTracePrefix} done ${path}\n`);
 }
 
-class CheckpointError extends Error {
+/** Every problem with a checkpoint file: one line, naming the file. */
+export class CheckpointError extends Error {
   constructor(path: string, message: string) {
-    super(`checkpoint ${path}: ${message}`);
+    super(oneLine(`checkpoint ${path}: ${message}`));
     this.name = 'CheckpointError';
   }
+}
+
+/** Read `bytes.length` bytes at `position`, or fail naming the file. */
+function readFully(fd: number, path: string, bytes: Uint8Array, position: number): void {
+  for (let at = 0; at < bytes.length; ) {
+    const got = readSync(fd, bytes, at, Math.min(kIoChunkBytes, bytes.length - at), position + at);
+    if (got === 0) throw new CheckpointError(path, 'truncated while reading');
+    at += got;
+  }
+}
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  return x !== null && typeof x === 'object' && !Array.isArray(x);
+}
+
+/** One tensor's header entry, checked field by field: the header is untrusted JSON. */
+function checkEntry(path: string, name: string, e: unknown): HeaderEntry {
+  const tensor = `tensor ${showValue(name)}`;
+  if (!isPlainObject(e)) throw new CheckpointError(path, `${tensor}: header entry is ${showValue(e)}, expected {dtype, shape, data_offsets}`);
+  const { dtype, shape, data_offsets: offsets } = e;
+  if (dtype !== 'F32') throw new CheckpointError(path, `${tensor} has dtype ${showValue(dtype)}, expected "F32"`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new CheckpointError(path, `${tensor}: shape ${showValue(shape)} is not a list of non-negative integers`);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
+    throw new CheckpointError(path, `${tensor}: data_offsets ${showValue(offsets)} is not [begin, end] with 0 <= begin <= end`);
+  }
+  // A product of safe integers may round; it then cannot equal a safe byte count, which is all we need.
+  const count = (shape as number[]).reduce((a, d) => a * d, 1);
+  if (offsets[1] - offsets[0] !== 4 * count) {
+    throw new CheckpointError(path, `${tensor}: shape ${showValue(shape)} needs ${4 * count} bytes, its data_offsets ${showValue(offsets)} hold ${offsets[1] - offsets[0]}`);
+  }
+  return { dtype, shape: shape as number[], data_offsets: offsets as [number, number] };
+}
+
+/** safetensors' __metadata__: absent, or an object of strings. */
+function checkMetadata(path: string, meta: unknown): Record<string, string> {
+  if (meta === undefined) return {};
+  if (!isPlainObject(meta)) throw new CheckpointError(path, `__metadata__ is ${showValue(meta)}, expected an object of strings`);
+  for (const [key, value] of Object.entries(meta)) {
+    if (typeof value !== 'string') throw new CheckpointError(path, `__metadata__.${key} is ${showValue(value)}, expected a string`);
+  }
+  return meta as Record<string, string>;
 }
 
 /** Read and check the header: sizes, JSON, dtypes, shapes, contiguous offsets, and the file length. */
@@ -150,42 +238,71 @@ export function readCheckpointHeader(path: string): CheckpointHeader {
     const size = fstatSync(fd).size;
     if (size < 8) throw new CheckpointError(path, `only ${size} bytes: not a safetensors file`);
     const lenBuf = Buffer.alloc(8);
-    readSync(fd, lenBuf, 0, 8, 0);
+    readFully(fd, path, lenBuf, 0);
     const n = lenBuf.readBigUInt64LE(0);
+    // Checked before anything that size is allocated: the length is the first thing a corrupt file lies about.
     if (n > BigInt(Math.min(kMaxHeaderBytes, size - 8))) throw new CheckpointError(path, `header length ${n} does not fit in the file (${size} bytes): corrupt or truncated`);
     const headBuf = Buffer.alloc(Number(n));
-    readSync(fd, headBuf, 0, headBuf.length, 8);
+    readFully(fd, path, headBuf, 8);
     let raw: unknown;
     try {
       raw = JSON.parse(headBuf.toString('utf8'));
     } catch {
       throw new CheckpointError(path, 'header is not valid JSON: corrupt file');
     }
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new CheckpointError(path, 'header is not a JSON object');
-    const { __metadata__: meta = {}, ...rest } = raw as Record<string, unknown>;
-    const entries = Object.entries(rest).map(([name, e]) => {
-      const h = e as HeaderEntry;
-      if (h === null || typeof h !== 'object' || !Array.isArray(h.shape) || !Array.isArray(h.data_offsets) || h.data_offsets.length !== 2) {
-        throw new CheckpointError(path, `tensor "${name}" has a malformed header entry`);
-      }
-      if (h.dtype !== 'F32') throw new CheckpointError(path, `tensor "${name}" has dtype ${String(h.dtype)}, expected F32`);
-      const count = h.shape.reduce((a, d) => a * d, 1);
-      if (!h.shape.every((d) => Number.isInteger(d) && d >= 0) || h.data_offsets[1] - h.data_offsets[0] !== 4 * count) {
-        throw new CheckpointError(path, `tensor "${name}": shape [${h.shape}] does not match its data_offsets [${h.data_offsets}]`);
-      }
-      return [name, h] as const;
-    });
-    const sorted = [...entries].sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0]);
+    if (!isPlainObject(raw)) throw new CheckpointError(path, `header is ${showValue(raw, 20)}, expected a JSON object`);
+    const { __metadata__: meta, ...rest } = raw;
+    const metadata = checkMetadata(path, meta);
+    const entries = Object.entries(rest).map(([name, e]) => [name, checkEntry(path, name, e)] as const);
+    const sorted = [...entries].sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0] || a[1].data_offsets[1] - b[1].data_offsets[1]);
     let end = 0;
     for (const [name, h] of sorted) {
-      if (h.data_offsets[0] !== end) throw new CheckpointError(path, `tensor "${name}" starts at byte ${h.data_offsets[0]}, expected ${end}: offsets are not contiguous`);
+      if (h.data_offsets[0] !== end) throw new CheckpointError(path, `tensor ${showValue(name)} starts at byte ${h.data_offsets[0]}, expected ${end}: offsets are not contiguous`);
       end = h.data_offsets[1];
     }
     const dataStart = 8 + Number(n);
     if (dataStart + end !== size) {
       throw new CheckpointError(path, `${size < dataStart + end ? 'truncated' : 'has trailing bytes'}: header describes ${dataStart + end} bytes, file has ${size}`);
     }
-    return { path, metadata: meta as Record<string, string>, tensors: new Map(entries), dataStart };
+    return { path, metadata, tensors: new Map(entries), dataStart };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Check both CRC-32s against the file, in one pass over its bytes. A file without them (format
+ * shardtrain-1, or a safetensors file from elsewhere) is refused: 0.1.0 is the first release, so no user has one.
+ */
+export function verifyCheckpoint(header: CheckpointHeader): void {
+  const { path, metadata: m } = header;
+  for (const key of [kHeaderCrcKey, kDataCrcKey]) {
+    if (m[key] === undefined) throw new CheckpointError(path, `no __metadata__.${key}: a file without checksums (format ${showValue(m.format ?? null)}; shardtrain writes ${kCheckpointFormat}) is not loaded unverified`);
+    if (!/^[0-9a-f]{8}$/.test(m[key])) throw new CheckpointError(path, `__metadata__.${key} is ${showValue(m[key])}, expected 8 lowercase hex digits`);
+  }
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(header.dataStart); // at most 8 + 100 MB: checked by readCheckpointHeader
+    readFully(fd, path, head, 0);
+    for (const key of [kHeaderCrcKey, kDataCrcKey]) {
+      const at = crcValueOffset(head, key);
+      // Not at the key's first occurrence (a duplicated key, an escape): not as shardtrain wrote it.
+      if (at < 0 || head.toString('latin1', at, at + 8) !== m[key]) throw new CheckpointError(path, `__metadata__.${key} is not where shardtrain writes it: the header was rewritten or is corrupt`);
+      head.write(kCrcPlaceholder, at, 'latin1');
+    }
+    const headerCrc = hex32(crc32(head));
+    if (headerCrc !== m[kHeaderCrcKey]) throw new CheckpointError(path, `header checksum mismatch (crc32 of the header is ${headerCrc}, __metadata__.${kHeaderCrcKey} says ${m[kHeaderCrcKey]}): corrupt file`);
+    const size = fstatSync(fd).size;
+    const chunk = Buffer.alloc(Math.min(kIoChunkBytes, size - header.dataStart));
+    let dataCrc = 0;
+    for (let pos = header.dataStart; pos < size; pos += chunk.length) {
+      const piece = chunk.subarray(0, Math.min(chunk.length, size - pos));
+      readFully(fd, path, piece, pos);
+      dataCrc = crc32(piece, dataCrc);
+    }
+    if (hex32(dataCrc) !== m[kDataCrcKey]) {
+      throw new CheckpointError(path, `data checksum mismatch (crc32 of the data section is ${hex32(dataCrc)}, __metadata__.${kDataCrcKey} says ${m[kDataCrcKey]}): corrupt or partly written file`);
+    }
   } finally {
     closeSync(fd);
   }
@@ -207,8 +324,9 @@ export function checkpointMetadata(header: CheckpointHeader): CheckpointMetadata
     }
   };
   const step = num('step');
-  if (!Number.isInteger(step) || step < 0) throw new CheckpointError(header.path, `__metadata__.step must be a non-negative integer, got ${m.step}`);
-  return { format: m.format ?? '', step, lr: Number(m.lr), convention: m.convention ?? '', config: json('config'), data: json('data') };
+  // Digits only: Number() would also take ' 12', '0x0c' or '' (0) from a damaged file.
+  if (!/^(0|[1-9][0-9]*)$/.test(m.step) || !Number.isSafeInteger(step)) throw new CheckpointError(header.path, `__metadata__.step must be a non-negative integer, got ${showValue(m.step)}`);
+  return { format: m.format ?? '', step, lr: num('lr'), convention: m.convention ?? '', config: json('config'), data: json('data') };
 }
 
 /**

@@ -6,6 +6,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { builtinModels } from './model-module.js';
 import { kMinWorkerMemoryMb } from '../parallel/pool.js';
+import { oneLine } from './one-line.js';
 import { conventionNames } from '../optim/conventions.js';
 import { scheduleNames } from '../optim/schedules.js';
 
@@ -70,6 +71,8 @@ export const trainConfigSchema = z.strictObject({
   optimizer: optimizerSchema.default(() => optimizerSchema.parse({})),
   /** Write a checkpoint every N steps (and always at the end). Default: only at the end. */
   checkpointEvery: int(1).optional(),
+  /** Checkpoints kept in the run directory (checkpoint-<step>.safetensors): the newest keepLast. */
+  keepLast: int(1).default(3),
   /** Append a metrics line every N steps. */
   logEvery: int(1).default(10),
   /** Held-out examples per forward pass when evaluating. */
@@ -85,13 +88,22 @@ export type TrainConfig = z.output<typeof trainConfigSchema>;
 
 export class ConfigError extends Error {
   constructor(message: string) {
-    super(message);
+    // Keys, paths and JSON.parse's messages (which quote the text) can hold line breaks.
+    super(oneLine(message));
     this.name = 'ConfigError';
   }
 }
 
+const kPlainKey = /^[A-Za-z_$][\w$]*$/;
+
+/** `optimizer.betas[1]`; a key that is not an identifier is quoted (`model.options["a.b"]`), so the path reads back unambiguously. */
 function keyPath(path: readonly PropertyKey[]): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('') || '(top level)';
+  const part = (p: PropertyKey, i: number): string => {
+    if (typeof p === 'number') return `[${p}]`;
+    const key = String(p);
+    return kPlainKey.test(key) ? `${i > 0 ? '.' : ''}${key}` : `[${JSON.stringify(key)}]`;
+  };
+  return path.map(part).join('') || '(top level)';
 }
 
 /** One line for the first problem zod found: where, which key, what is wrong. */

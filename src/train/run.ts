@@ -3,7 +3,7 @@
 //   metrics.jsonl        one JSON object per line: {step, loss, lr, gradNorm, samplesPerSec, elapsedSec}
 //                        every logEvery steps, {step, evalLoss} at each evaluation, and
 //                        {step, skipped: true, skippedTotal, batch, nonFinite: [...]} for each skipped step
-//   checkpoint.safetensors  every checkpointEvery steps and at the end (atomic replace)
+//   checkpoint-<step>.safetensors  every checkpointEvery steps and at the end (atomic; the newest keepLast kept)
 //   loss.svg             the loss curve (vega-lite), at the end
 //   summary.json         final step, eval loss, samples
 // Ctrl-C / SIGTERM: the current step finishes, a checkpoint is written, and the job returns `interrupted`
@@ -13,12 +13,11 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFil
 import { basename, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { readCheckpointHeader } from './checkpoint.js';
+import { newestValidCheckpoint, removeStaleTemps, saveInRunDir, verifyCheckpointFile } from './checkpoint-store.js';
 import { loadConfigFile, ConfigError, type TrainConfig } from './config.js';
 import { lossCurveSvg, type CurvePoint } from './loss-curve.js';
 import { describeNonFinite, type NonFiniteReport } from './non-finite.js';
 import { Trainer, checkpointConfig } from './trainer.js';
-
-export const kCheckpointFile = 'checkpoint.safetensors';
 
 export interface RunOptions {
   /** Path of a config file (optional with `resume`: the checkpoint's config is used). */
@@ -28,12 +27,14 @@ export interface RunOptions {
   steps?: number;
   /** Run directory. Default: the resumed run's directory, else runs/<config name>-<time>. */
   out?: string;
-  /** A run directory (its checkpoint.safetensors) or a checkpoint file to continue from. */
+  /** A run directory (its newest checkpoint that verifies) or a checkpoint file to continue from. */
   resume?: string;
   /** Draw a progress bar (default: when stderr is a terminal). */
   progress?: boolean;
   /** Where human-readable lines go. Default process.stdout. */
   log?: (line: string) => void;
+  /** Where warnings go (a damaged checkpoint skipped on resume). Default process.stderr. */
+  warn?: (line: string) => void;
   /** Set to stop after the current step (the CLI wires SIGINT and SIGTERM to it). */
   stopSignal?: { stopped: boolean };
 }
@@ -48,12 +49,17 @@ export interface RunSummary {
   readonly samplesPerSec: number;
 }
 
-function resolveResume(resume: string): string {
+/** The checkpoint to resume from, verified (header and checksums) before anything else reads it. */
+function resolveResume(resume: string, warn: (line: string) => void): string {
+  let isDir: boolean;
   try {
-    return statSync(resume).isDirectory() ? join(resume, kCheckpointFile) : resume;
+    isDir = statSync(resume).isDirectory();
   } catch {
     throw new Error(`--resume ${resume}: no such file or directory`);
   }
+  if (isDir) return newestValidCheckpoint(resume, warn);
+  verifyCheckpointFile(resume);
+  return resume;
 }
 
 function defaultOut(config: TrainConfig, configPath: string | undefined): string {
@@ -79,7 +85,8 @@ function skipRecord(report: NonFiniteReport): object[] {
 
 export async function runTraining(options: RunOptions): Promise<RunSummary> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const checkpointPath = options.resume === undefined ? undefined : resolveResume(options.resume);
+  const warn = options.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const checkpointPath = options.resume === undefined ? undefined : resolveResume(options.resume, warn);
   let config: TrainConfig;
   if (options.configPath !== undefined) config = loadConfigFile(options.configPath);
   else if (checkpointPath !== undefined) config = checkpointConfig(readCheckpointHeader(checkpointPath));
@@ -96,6 +103,7 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
   let bar: cliProgress.SingleBar | null = null;
   try {
     mkdirSync(out, { recursive: true });
+    removeStaleTemps(out);
     const metricsPath = join(out, 'metrics.jsonl');
     const startStep = trainer.globalStep;
     const kept = readMetrics(metricsPath, startStep);
@@ -151,18 +159,18 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
       }
       bar?.update(r.step, { loss: r.loss.toFixed(4), lr: r.lr.toExponential(2), sps: sps.toFixed(0) });
       if (!bar && (r.step % every === 0 || r.step === total)) log(`step ${r.step}/${total}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ${sps.toFixed(0)} samples/s`);
-      if (c.checkpointEvery !== undefined && r.step % c.checkpointEvery === 0 && r.step !== total) trainer.saveCheckpoint(join(out, kCheckpointFile));
+      if (c.checkpointEvery !== undefined && r.step % c.checkpointEvery === 0 && r.step !== total) saveInRunDir(out, trainer, c.keepLast);
       if (c.evalEvery !== undefined && r.step % c.evalEvery === 0 && r.step !== total) await evaluate();
     }
     bar?.stop();
     bar = null;
-    trainer.saveCheckpoint(join(out, kCheckpointFile));
+    const checkpoint = saveInRunDir(out, trainer, c.keepLast);
     const interrupted = trainer.globalStep < total;
     const elapsed = (performance.now() - t0) / 1000;
     const done = trainer.globalStep - startStep;
     const samplesPerSec = elapsed > 0 ? (done * c.batchSize) / elapsed : 0;
     if (interrupted) {
-      log(`interrupted: checkpoint at step ${trainer.globalStep} written to ${join(out, kCheckpointFile)}; continue with --resume ${out}`);
+      log(`interrupted: checkpoint at step ${trainer.globalStep} written to ${checkpoint}; continue with --resume ${out}`);
       return { out, step: trainer.globalStep, trainLoss: last.loss, evalLoss: Number.NaN, samples: [], interrupted, samplesPerSec };
     }
     const evalLoss = await evaluate();
@@ -177,7 +185,7 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
     writeFileSync(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
     log(`done: ${done} steps in ${elapsed.toFixed(1)} s (${samplesPerSec.toFixed(0)} samples/s); train loss ${last.loss.toFixed(4)}, held-out loss ${evalLoss.toFixed(4)}`);
     if (samples.length > 0) log(`samples: ${samples.join(', ')}`);
-    log(`wrote ${join(out, kCheckpointFile)}, ${join(out, 'metrics.jsonl')}, ${join(out, 'loss.svg')}`);
+    log(`wrote ${checkpoint}, ${join(out, 'metrics.jsonl')}, ${join(out, 'loss.svg')}`);
     return summary;
   } finally {
     bar?.stop();

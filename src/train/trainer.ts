@@ -18,6 +18,7 @@ import {
   checkpointMetadata,
   readCheckpointHeader,
   readCheckpointInto,
+  verifyCheckpoint,
   writeCheckpoint,
   type CheckpointHeader,
   type StateName,
@@ -121,11 +122,12 @@ export class Trainer {
     if (config.batchSize % perStep !== 0) {
       throw new ConfigError(`${where}: batchSize ${config.batchSize} is not divisible by replicas × accumulateSteps = ${replicas} × ${config.accumulateSteps}`);
     }
-    // A checkpoint is checked (header, then names and shapes below) before anything is allocated.
+    // A checkpoint is checked (header, checksums, then names and shapes below) before anything is allocated.
     const header = options.resume === undefined ? null : readCheckpointHeader(options.resume);
     const meta = header ? checkpointMetadata(header) : null;
     const startStep = meta?.step ?? 0;
     const skips = meta ? skipCounters(meta.data, header!.path) : { skipped: 0, consecutive: 0 };
+    if (header) verifyCheckpoint(header);
 
     const backend = await initTf(config.backend);
     const moduleUrl = modelModuleUrl(config.model.module);

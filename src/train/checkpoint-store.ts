@@ -1,0 +1,99 @@
+// The checkpoints of a run directory: checkpoint-<step, zero-padded to 8>.safetensors, the newest keepLast
+// of them kept. Only complete files carry that name (checkpoint.ts writes a hidden temp file and renames
+// it), so a listing never sees a partial write; a resume still verifies each candidate (header, both
+// checksums, the step against the name) and falls back to the next older one, because a disk can damage
+// a complete file too.
+
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { CheckpointError, checkpointMetadata, parseCheckpointTempName, readCheckpointHeader, verifyCheckpoint, type CheckpointHeader } from './checkpoint.js';
+
+const kNamePattern = /^checkpoint-([0-9]{8,})\.safetensors$/;
+
+export function checkpointFileName(step: number): string {
+  return `checkpoint-${String(step).padStart(8, '0')}.safetensors`;
+}
+
+export interface StoredCheckpoint {
+  readonly path: string;
+  /** The step in the name. */
+  readonly step: number;
+}
+
+/** The checkpoints in `dir`, newest first. */
+export function listCheckpoints(dir: string): StoredCheckpoint[] {
+  return readdirSync(dir)
+    .flatMap((file) => {
+      const m = kNamePattern.exec(file);
+      return m ? [{ path: join(dir, file), step: Number(m[1]) }] : [];
+    })
+    .sort((a, b) => b.step - a.step);
+}
+
+/** Header, metadata and both checksums checked (and the step, when the name gives one); throws CheckpointError. */
+export function verifyCheckpointFile(path: string, step?: number): CheckpointHeader {
+  const header = readCheckpointHeader(path);
+  const meta = checkpointMetadata(header);
+  verifyCheckpoint(header);
+  if (step !== undefined && meta.step !== step) throw new CheckpointError(path, `holds step ${meta.step}, its name says ${step}`);
+  return header;
+}
+
+/** The newest checkpoint in `dir` that verifies; each newer one that does not costs one warning line. */
+export function newestValidCheckpoint(dir: string, warn: (line: string) => void): string {
+  const all = listCheckpoints(dir);
+  for (const { path, step } of all) {
+    try {
+      verifyCheckpointFile(path, step);
+      return path;
+    } catch (err) {
+      if (!(err instanceof CheckpointError)) throw err;
+      warn(`warning: ${err.message}; trying the next older checkpoint`);
+    }
+  }
+  throw new Error(`--resume ${dir}: ${all.length === 0 ? 'no checkpoint-<step>.safetensors in it' : `none of its ${all.length} checkpoints verifies`}`);
+}
+
+/**
+ * Called once the checkpoint of `savedStep` is renamed and its directory fsync'd: keep it and the
+ * keepLast − 1 newest older ones. Checkpoints of later steps go too: they belong to a run this one resumed
+ * before (from an older checkpoint), whose metrics past the resume step were dropped as well.
+ */
+export function pruneCheckpoints(dir: string, savedStep: number, keepLast: number): void {
+  let kept = 0;
+  for (const { path, step } of listCheckpoints(dir)) {
+    if (step === savedStep || (step < savedStep && kept < keepLast)) kept++;
+    else rmSync(path, { force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove the temp files that writers killed mid-write left behind. A temp file names its writer's pid: one
+ * of a live process (another run in this directory) is left alone; one of ours is stale, as our writes are
+ * synchronous and none runs while this does.
+ */
+export function removeStaleTemps(dir: string): void {
+  for (const file of readdirSync(dir)) {
+    const temp = parseCheckpointTempName(file);
+    if (temp && kNamePattern.test(temp.target) && (temp.pid === process.pid || !isAlive(temp.pid))) rmSync(join(dir, file), { force: true });
+  }
+}
+
+/** Save as checkpoint-<step> in `dir` (atomic), then prune to keepLast and clean up dead writers' temp files. */
+export function saveInRunDir(dir: string, trainer: { readonly globalStep: number; saveCheckpoint(path: string): void }, keepLast: number): string {
+  const step = trainer.globalStep;
+  const path = join(dir, checkpointFileName(step));
+  trainer.saveCheckpoint(path);
+  pruneCheckpoints(dir, step, keepLast);
+  removeStaleTemps(dir);
+  return path;
+}
