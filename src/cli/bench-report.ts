@@ -21,7 +21,7 @@ export function formatReport(r: BenchReport): string {
   lines.push(`${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memGB} GB, Node ${r.machine.node}, load average ${r.machine.loadavg.map((x) => x.toFixed(2)).join(' ')} at start`);
   lines.push(`\`${r.command}\``);
   lines.push('');
-  lines.push('| params | threads | onNonFinite | step ms | params/s | GB/s (28 B/param) | × native | × plain JS (1 thread) | × tfjs wasm Adam | of memcpy GB/s |');
+  lines.push('| params | threads | onNonFinite | step ms | params/s | GB/s (28 B/param) | × native | × plain JS (1 thread) | × tfjs wasm Adam | of memcpy GB/s (same threads) |');
   lines.push('|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const x of r.rows) {
     lines.push(
@@ -38,7 +38,7 @@ export function formatReport(r: BenchReport): string {
   for (const x of r.tfjs) {
     lines.push(x.stepMs === undefined ? `| tfjs train.adam (wasm) | ${fmtCount(x.params)} | 1 | failed: ${x.error} | | |` : `| tfjs train.adam (wasm) | ${fmtCount(x.params)} | 1 | ${x.stepMs.toFixed(1)} | ${fmtRate(x.paramsPerSec!)} | ${((x.paramsPerSec! * kBytesPerParam) / 1e9).toFixed(1)} |`);
   }
-  lines.push(`| memcpy probe (Float32Array.set, 512 MiB) | | 1 | | | ${r.memcpyGBps.toFixed(1)} |`);
+  for (const c of r.memcpy) lines.push(`| memcpy probe (Float32Array.set, 512 MiB) | | ${c.threads} | | | ${c.gbPerSec.toFixed(1)} |`);
   lines.push('');
   lines.push(r.native.note);
   if (r.tfjs.length === 0) lines.push('tfjs not measured at these sizes (it is slow; it runs at 10 M by default: --tfjs-sizes).');

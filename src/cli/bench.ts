@@ -46,14 +46,15 @@ export interface BenchRow {
   vsNative: number | null;
   vsPlainJs: number | null;
   vsTfjs: number | null;
-  /** Effective GB/s as a fraction of the memcpy probe's. */
+  /** Effective GB/s as a fraction of the memcpy probe's at the same thread count. */
   ofMemcpy: number;
 }
 
 export interface BenchReport {
   machine: { cpu: string; cores: number; memGB: number; node: string; loadavg: number[] };
   command: string;
-  memcpyGBps: number;
+  /** Copy bandwidth (read + write) with 1..max threads copying at once. */
+  memcpy: { threads: number; gbPerSec: number }[];
   native: { note: string; rows: { params: number; threads: number; stepMs: number; paramsPerSec: number }[] };
   plainJs: { params: number; stepMs: number; paramsPerSec: number }[];
   tfjs: { params: number; stepMs?: number; paramsPerSec?: number; error?: string }[];
@@ -203,16 +204,18 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
   const report: BenchReport = {
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), memGB: Math.round(totalmem() / 2 ** 30), node: process.version, loadavg: loadavg() },
     command,
-    memcpyGBps: 0,
+    memcpy: [],
     native: { note: 'native baseline not requested (--no-native)', rows: [] },
     plainJs: [],
     tfjs: [],
     rows: [],
     peakRssBytes: 0,
   };
-  report.memcpyGBps = memcpyBandwidth();
+  for (const threads of o.threads) {
+    report.memcpy.push({ threads, gbPerSec: await memcpyBandwidth(threads) });
+    log(`memcpy probe, ${threads} thread(s): ${report.memcpy[report.memcpy.length - 1].gbPerSec.toFixed(1)} GB/s (read + write of a 512 MiB Float32Array copy)`);
+  }
   collect();
-  log(`memcpy probe: ${report.memcpyGBps.toFixed(1)} GB/s (read + write of a 512 MiB Float32Array copy)`);
   const nb = o.native ? buildNative() : null;
   if (nb) {
     report.native.note = nb.note;
@@ -266,7 +269,7 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
               vsNative: native !== undefined ? native / s : null,
               vsPlainJs: plainSeconds !== null ? plainSeconds / s : null,
               vsTfjs: tfjsSeconds !== null ? tfjsSeconds / s : null,
-              ofMemcpy: (n * kBytesPerParam) / s / 1e9 / report.memcpyGBps,
+              ofMemcpy: (n * kBytesPerParam) / s / 1e9 / report.memcpy.find((c) => c.threads === t)!.gbPerSec,
             };
             report.rows.push(row);
             log(`  shardtrain ${fmtCount(n)} × ${t} thread(s), onNonFinite ${check}: ${row.stepMs.toFixed(2)} ms, ${fmtRate(row.paramsPerSec)} params/s (kernel ${opt.kernel}, ${opt.layout.shards.length} shard(s))`);
