@@ -20,11 +20,11 @@ const program = new Command('fuzz')
   .option('--runs <n>', 'cases per target', count('--runs'), 10_000)
   .option('--seed <n>', 'fast-check seed', count('--seed'), Date.now() % 2 ** 31)
   .option('--target <text>', 'only the targets whose name contains this')
-  .action((opts: { runs: number; seed: number; target?: string }) => {
+  .action(async (opts: { runs: number; seed: number; target?: string }) => {
     const dir = mkdtempSync(join(tmpdir(), 'shardtrain-fuzz-'));
     try {
       console.log(`npm run fuzz -- --runs ${opts.runs} --seed ${opts.seed}${opts.target ? ` --target '${opts.target}'` : ''}`);
-      for (const t of fuzzTargets(dir).filter((t) => opts.target === undefined || t.name.includes(opts.target))) {
+      for (const t of (await fuzzTargets(dir)).filter((t) => opts.target === undefined || t.name.includes(opts.target))) {
         const t0 = performance.now();
         const { failure, numRuns } = t.run({ numRuns: opts.runs, seed: opts.seed });
         console.log(`${t.name}: ${numRuns} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${failure ? 'FAILED' : 'ok'}`);

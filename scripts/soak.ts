@@ -114,7 +114,7 @@ async function main(): Promise<void> {
       const step = trainer.globalStep;
       if (step % kCheckEvery === 0) {
         await trainer.evaluate();
-        trainer.saveCheckpoint(join(args.out, 'soak.safetensors'));
+        await trainer.saveCheckpoint(join(args.out, 'soak.safetensors'));
         trainer.sample(2);
       }
       if (step % args.every === 0) await record();

@@ -55,7 +55,7 @@ describe('checkpoints', function () {
     await runSteps(straight, 20);
     const first = await Trainer.create({ config, threads: 1 });
     await runSteps(first, 10);
-    first.saveCheckpoint(at10);
+    await first.saveCheckpoint(at10);
     await first.close();
     const resumed = await Trainer.create({ config, threads: 1, resume: at10 });
     expect(resumed.globalStep).to.equal(10);

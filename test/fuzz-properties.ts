@@ -311,22 +311,25 @@ function target<T>(name: string, property: fc.IProperty<[T]>, examples: T[] = []
   };
 }
 
+/** The targets' names, in order (known before the targets are built, for mocha's `it`). */
+export const kFuzzTargetNames = ['config (edited objects)', 'config (text)', 'checkpoint bytes'] as const;
+
 /** The fuzz targets, writing their files in `dir`. */
-export function fuzzTargets(dir: string): FuzzTarget[] {
+export async function fuzzTargets(dir: string): Promise<FuzzTarget[]> {
   mkdirSync(dir, { recursive: true });
   const configFile = join(dir, 'config.json');
   const checkpointFile = join(dir, 'fuzzed.safetensors');
   const values = scratch((s, t, i) => (s + 1) * 0.5 + t - i / 7);
-  writeCheckpoint(join(dir, 'original.safetensors'), { tensors: kTensors, states: values, metadata: kMetadata });
+  await writeCheckpoint(join(dir, 'original.safetensors'), { tensors: kTensors, states: values, metadata: kMetadata });
   const original = readFileSync(join(dir, 'original.safetensors'));
   // The case the brief names: a length field of 2^60 must be refused before any allocation of that size.
   const hugeLength = Buffer.concat([u64(2n ** 60n), original.subarray(8)]);
   return [
-    target('config (edited objects)', fc.property(editsOf(kValidConfig), (edits) => {
+    target(kFuzzTargetNames[0], fc.property(editsOf(kValidConfig), (edits) => {
       const input = applyEdits(kValidConfig, edits);
       checkConfig(configFile, JSON.stringify(input), input);
     })),
-    target('config (text)', fc.property(configText, (text) => checkConfig(configFile, text))),
-    target('checkpoint bytes', fc.property(damaged(original), (bytes) => checkCheckpointBytes(checkpointFile, bytes, original, values)), [original, hugeLength]),
+    target(kFuzzTargetNames[1], fc.property(configText, (text) => checkConfig(configFile, text))),
+    target(kFuzzTargetNames[2], fc.property(damaged(original), (bytes) => checkCheckpointBytes(checkpointFile, bytes, original, values)), [original, hugeLength]),
   ];
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkpointMetadata, readCheckpointHeader, runTraining } from '../src/index.js';
 import { faultConfig, runCli, tempFiles } from './fixtures/fault-run.js';
-import { checkpointFileName } from '../src/train/checkpoint-store.js';
+import { checkpointFileName, verifyCheckpointFile } from '../src/train/checkpoint-store.js';
 
 /** A run far too long to finish during the test; `step N/2000` lines come every 100 steps. */
 const longRun = (over = {}) => faultConfig({}, { steps: 2000, logEvery: 100, ...over });
@@ -39,12 +39,14 @@ describe('signals', function () {
     ['SIGINT', 'SIGTERM', 143],
   ];
   for (const [first, second, code] of doubles) {
-    it(`${first} then ${second} exits ${code} at once, with no checkpoint that fails to load and no temp file`, async () => {
+    it(`${first} then ${second} exits ${code} at once; every checkpoint verifies, and a temp file cut short is the next run's to remove`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'shardtrain-double-'));
       let secondAt = 0;
+      let pid = 0;
       // A checkpoint every step: the signals land while checkpoints are being written.
       const result = await runCli(dir, longRun({ checkpointEvery: 1 }), [], (stdout, child) => {
         if (secondAt === 0 && stepLine.test(stdout)) {
+          pid = child.pid!;
           child.kill(first);
           child.kill(second);
           secondAt = Date.now();
@@ -55,7 +57,12 @@ describe('signals', function () {
       const run = join(dir, 'run');
       const checkpoints = readdirSync(run).filter((f) => f.endsWith('.safetensors'));
       expect(checkpoints).to.have.length.above(0);
-      for (const f of checkpoints) expect(checkpointMetadata(readCheckpointHeader(join(run, f))).step).to.be.above(0);
+      for (const f of checkpoints) expect(verifyCheckpointFile(join(run, f)).metadata.step).to.match(/^[1-9]\d*$/);
+      // The write the second signal cut short (if any) left only its own temp file, under a name no reader takes.
+      expect(tempFiles(run).every((f) => f.endsWith(`.${pid}.tmp`)), tempFiles(run).join(', ')).to.equal(true);
+      const newest = Math.max(...checkpoints.map((f) => checkpointMetadata(readCheckpointHeader(join(run, f))).step));
+      const resumed = await runTraining({ resume: run, steps: newest + 1, threads: 2, progress: false, log: () => {} });
+      expect(resumed).to.include({ step: newest + 1, interrupted: false });
       expect(tempFiles(run)).to.deep.equal([]);
     });
   }

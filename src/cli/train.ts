@@ -29,9 +29,9 @@ export function registerTrain(program: Command): void {
       let received: StopSignal = 'SIGINT';
       const onSignal = (signal: StopSignal) => {
         if (stopSignal.stopped) {
-          // Second signal: leave now. The checkpoint writer is synchronous, so this handler only ever runs
-          // between writes: every checkpoint on disk is complete (temp + fsync + rename), and the temp file of
-          // a write cut short by a harder kill is removed by the next run in the directory.
+          // Second signal: leave now, even in the middle of a checkpoint write (it yields between pieces).
+          // Every file under a checkpoint name is complete (temp + fsync + rename); the temp file of a write
+          // cut short here is never taken for one, and the next run in the directory removes it.
           process.exit(kSignalExitCodes[signal]);
         }
         stopSignal.stopped = true;

@@ -89,10 +89,10 @@ export function removeStaleTemps(dir: string): void {
 }
 
 /** Save as checkpoint-<step> in `dir` (atomic), then prune to keepLast and clean up dead writers' temp files. */
-export function saveInRunDir(dir: string, trainer: { readonly globalStep: number; saveCheckpoint(path: string): void }, keepLast: number): string {
+export async function saveInRunDir(dir: string, trainer: { readonly globalStep: number; saveCheckpoint(path: string): Promise<void> }, keepLast: number): Promise<string> {
   const step = trainer.globalStep;
   const path = join(dir, checkpointFileName(step));
-  trainer.saveCheckpoint(path);
+  await trainer.saveCheckpoint(path);
   pruneCheckpoints(dir, step, keepLast);
   removeStaleTemps(dir);
   return path;

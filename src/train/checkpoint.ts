@@ -9,6 +9,7 @@
 // model, so nothing is limited to 4 GiB), into a temp file, fsync'd, then renamed over the target.
 
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -100,8 +101,14 @@ function crcValueOffset(bytes: Buffer, key: string): number {
   return at < 0 ? -1 : at + key.length + 4;
 }
 
-/** Write `path` atomically: temp file in the same directory, fsync, rename (then fsync the directory). */
-export function writeCheckpoint(path: string, { tensors, states, metadata }: CheckpointStates): void {
+/**
+ * Write `path` atomically: temp file in the same directory, fsync, rename (then fsync the directory). The
+ * writes are asynchronous, one piece of ≤ 64 MiB at a time, so that a second Ctrl-C is heard during a long
+ * save (gigabytes for a large model) and can exit at once: the temp file it leaves is never taken for a
+ * checkpoint, and the next run in the directory removes it. The caller must not change the states until
+ * the returned promise settles.
+ */
+export async function writeCheckpoint(path: string, { tensors, states, metadata }: CheckpointStates): Promise<void> {
   assertLittleEndian();
   const order = (['params', 'm', 'v', 'vmax'] as const).filter((s) => states[s] !== undefined);
   const header: Record<string, unknown> = {
@@ -134,9 +141,9 @@ export function writeCheckpoint(path: string, { tensors, states, metadata }: Che
 
   const tmp = checkpointTempPath(path);
   if (kTraceWrites) process.stderr.write(`${kTracePrefix} start ${tmp}\n`);
-  const fd = openSync(tmp, 'w');
+  const file = await open(tmp, 'w');
   try {
-    writeSync(fd, head);
+    await file.write(head);
     // The data CRC is computed while streaming (each piece hashed just before its write, while it is in
     // cache) and pwritten over its placeholder at the end: one pass over the shard memories instead of a
     // hashing pre-pass, and the temp file is not taken for a checkpoint before the rename anyway.
@@ -150,20 +157,20 @@ export function writeCheckpoint(path: string, { tensors, states, metadata }: Che
           for (let at = 0; at < bytes.length; at += kIoChunkBytes) {
             const piece = bytes.subarray(at, Math.min(bytes.length, at + kIoChunkBytes));
             dataCrc = crc32(piece, dataCrc);
-            writeSync(fd, piece);
+            await file.write(piece);
           }
         }
       }
     }
-    writeSync(fd, hex32(headerCrc), crcValueOffset(head, kHeaderCrcKey), 'latin1');
-    writeSync(fd, hex32(dataCrc), crcValueOffset(head, kDataCrcKey), 'latin1');
-    fsyncSync(fd);
+    await file.write(hex32(headerCrc), crcValueOffset(head, kHeaderCrcKey), 'latin1');
+    await file.write(hex32(dataCrc), crcValueOffset(head, kDataCrcKey), 'latin1');
+    await file.sync();
   } catch (err) {
-    closeSync(fd);
+    await file.close();
     rmSync(tmp, { force: true });
     throw err;
   }
-  closeSync(fd);
+  await file.close();
   renameSync(tmp, path);
   try {
     const dir = openSync(dirname(path), 'r');

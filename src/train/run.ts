@@ -159,12 +159,12 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
       }
       bar?.update(r.step, { loss: r.loss.toFixed(4), lr: r.lr.toExponential(2), sps: sps.toFixed(0) });
       if (!bar && (r.step % every === 0 || r.step === total)) log(`step ${r.step}/${total}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ${sps.toFixed(0)} samples/s`);
-      if (c.checkpointEvery !== undefined && r.step % c.checkpointEvery === 0 && r.step !== total) saveInRunDir(out, trainer, c.keepLast);
+      if (c.checkpointEvery !== undefined && r.step % c.checkpointEvery === 0 && r.step !== total) await saveInRunDir(out, trainer, c.keepLast);
       if (c.evalEvery !== undefined && r.step % c.evalEvery === 0 && r.step !== total) await evaluate();
     }
     bar?.stop();
     bar = null;
-    const checkpoint = saveInRunDir(out, trainer, c.keepLast);
+    const checkpoint = await saveInRunDir(out, trainer, c.keepLast);
     const interrupted = trainer.globalStep < total;
     const elapsed = (performance.now() - t0) / 1000;
     const done = trainer.globalStep - startStep;

@@ -301,10 +301,10 @@ export class Trainer {
   }
 
   /** Write a safetensors checkpoint of params and Adam moments at globalStep (atomic). */
-  saveCheckpoint(path: string): void {
+  async saveCheckpoint(path: string): Promise<void> {
     const o = this.optimizer;
     const states: StateName[] = ['params', 'm', 'v', ...(o.knobs.amsgrad ? (['vmax'] as const) : [])];
-    writeCheckpoint(path, {
+    await writeCheckpoint(path, {
       tensors: this.tensors,
       states: Object.fromEntries(states.map((s) => [s, viewsOf(o, s)])),
       metadata: {
