@@ -26,7 +26,7 @@ import {
 } from '../src/memory/control.js';
 import { computeLayout, kAlignFloats } from '../src/memory/layout.js';
 import { allocateShards, type ShardStates } from '../src/memory/shard-states.js';
-import { jsKernels } from '../src/optim/kernels-js.js';
+import { jsKernels, kSumLanes } from '../src/optim/kernels-js.js';
 import { wasmKernels } from '../src/optim/kernels-wasm.js';
 import { defaultKernel, loadKernels } from '../src/optim/kernels.js';
 import { createOptimizer, type ConventionName, type OptimizerOptions } from '../src/index.js';
@@ -273,7 +273,7 @@ describe(`wasm kernel (seed ${seed})`, function () {
     }
   });
 
-  it('sumSquares: lane (lane0 + i − start) & 3, float64, the same bits as the reference and the JS kernel', () => {
+  it(`sumSquares: lane (lane0 + i − start) mod ${kSumLanes}, float64, the same bits as the reference and the JS kernel`, () => {
     const next = rng(seed + 2);
     const n = 301;
     for (const R of [1, 2, 3])
@@ -286,14 +286,14 @@ describe(`wasm kernel (seed ${seed})`, function () {
           const start = Math.floor(next() * 20);
           const end = start + Math.floor(next() * (n - start));
           poisonOutside(sh, start, end);
-          const lane0 = Math.floor(next() * 4);
-          const init = Float64Array.from({ length: 4 }, () => next());
+          const lane0 = Math.floor(next() * kSumLanes);
+          const init = Float64Array.from({ length: kSumLanes }, () => next());
           const ref = init.slice();
           for (let i = start; i < end; i++) {
             let sum = sh.grads[0][i];
             for (let r = 1; r < R; r++) sum += sh.grads[r][i];
             const g = Math.min(Math.max(sum * s[kInvSlotsField], -clip), clip);
-            ref[(lane0 + i - start) & 3] += g * g;
+            ref[(lane0 + i - start) % kSumLanes] += g * g;
           }
           const lw = init.slice();
           const lj = init.slice();
@@ -306,7 +306,7 @@ describe(`wasm kernel (seed ${seed})`, function () {
           const cut = start + Math.floor(next() * (end - start + 1));
           const lp = init.slice();
           wasmKernels.sumSquares(sh, start, cut, s, lp, lane0);
-          wasmKernels.sumSquares(sh, cut, end, s, lp, (lane0 + cut - start) & 3);
+          wasmKernels.sumSquares(sh, cut, end, s, lp, (lane0 + cut - start) % kSumLanes);
           expect(Array.from(lp), `${label} cut at ${cut}`).to.deep.equal(Array.from(ref));
         }
       }
@@ -326,8 +326,8 @@ describe(`wasm kernel (seed ${seed})`, function () {
         for (const at of [0, 13, 40, 63]) {
           for (const g of sh.grads) g.fill(0.25);
           sh.grads[R - 1][at] = bad;
-          const lw = new Float64Array(4);
-          const lj = new Float64Array(4);
+          const lw = new Float64Array(kSumLanes);
+          const lj = new Float64Array(kSumLanes);
           wasmKernels.sumSquares(sh, 0, 64, s, lw, 1);
           jsKernels.sumSquares(sh, 0, 64, s, lj, 1);
           expect(Array.from(lw), `R ${R}: ${bad} at ${at}, clip ${clip}`).to.deep.equal(Array.from(lj));

@@ -25,11 +25,23 @@ import {
 } from '../memory/control.js';
 import type { ShardStates } from '../memory/shard-states.js';
 
+/**
+ * Float64 partial sums per norm chunk are kept in this many lanes (element i of a chunk in lane i mod 8),
+ * summed by sumLanes(): independent running sums the wasm kernel can add in parallel, in an order fixed by the
+ * flat index alone.
+ */
+export const kSumLanes = 8;
+
+/** The lanes' total, in a fixed pairwise order. */
+export function sumLanes(l: Float64Array): number {
+  return l[0] + l[1] + (l[2] + l[3]) + (l[4] + l[5] + (l[6] + l[7]));
+}
+
 export interface ShardKernels {
   readonly name: string;
   /**
-   * Accumulate (clamped replica-mean gradient)² over shard-local [start, end) into four float64 lanes:
-   * element i goes to lane (lane0 + i − start) & 3. Lanes follow the flat index, so a chunk's sum does not
+   * Accumulate (clamped replica-mean gradient)² over shard-local [start, end) into kSumLanes float64 lanes:
+   * element i goes to lane (lane0 + i − start) mod kSumLanes. Lanes follow the flat index, so a chunk's sum does not
    * depend on where shard or tensor boundaries cut it.
    */
   sumSquares(shard: ShardStates, start: number, end: number, scalars: Float64Array, lanes: Float64Array, lane0: number): void;
@@ -47,7 +59,7 @@ function sumSquares(shard: ShardStates, start: number, end: number, s: Float64Ar
     let sum = g0[i];
     for (let r = 1; r < nSlots; r++) sum += slots[r][i];
     const g = Math.min(Math.max(sum * invSlots, -clip), clip);
-    lanes[(lane0 + i - start) & 3] += g * g;
+    lanes[(lane0 + i - start) & (kSumLanes - 1)] += g * g;
   }
 }
 

@@ -37,10 +37,17 @@ interface AdamwExports {
     invSlots: number, clip: number, clipScale: number, decayPre: number, stepSize: number, decayPost: number, l2: number,
     simple: number,
   ): void;
-  sumSquares(g: number, gstride: number, nslots: number, start: number, end: number, invSlots: number, clip: number, l0: number, l1: number, l2: number, l3: number): number;
+  sumSquares(
+    g: number, gstride: number, nslots: number, start: number, end: number, invSlots: number, clip: number,
+    l0: number, l1: number, l2: number, l3: number, l4: number, l5: number, l6: number, l7: number,
+  ): number;
   lane1(): number;
   lane2(): number;
   lane3(): number;
+  lane4(): number;
+  lane5(): number;
+  lane6(): number;
+  lane7(): number;
 }
 
 /** Per-shard constants the kernels pass on every call, computed once per memory. */
@@ -119,15 +126,27 @@ function bind(shard: ShardStates): Bound {
 function sumSquares(shard: ShardStates, start: number, end: number, s: Float64Array, lanes: Float64Array, lane0: number): void {
   if (end <= start) return;
   const b = bind(shard);
-  const j0 = lane0 & 3;
-  const j1 = (lane0 + 1) & 3;
-  const j2 = (lane0 + 2) & 3;
-  const j3 = (lane0 + 3) & 3;
+  // The lanes go in rotated so that relative lane k is lanes[(lane0 + k) mod 8] (kSumLanes), and come back the same way.
+  const j0 = lane0 & 7;
+  const j1 = (lane0 + 1) & 7;
+  const j2 = (lane0 + 2) & 7;
+  const j3 = (lane0 + 3) & 7;
+  const j4 = (lane0 + 4) & 7;
+  const j5 = (lane0 + 5) & 7;
+  const j6 = (lane0 + 6) & 7;
+  const j7 = (lane0 + 7) & 7;
   const x = b.exports;
-  lanes[j0] = x.sumSquares(b.g, b.gstride, b.nslots, start, end, s[kInvSlotsField], s[kClipValueField], lanes[j0], lanes[j1], lanes[j2], lanes[j3]);
+  lanes[j0] = x.sumSquares(
+    b.g, b.gstride, b.nslots, start, end, s[kInvSlotsField], s[kClipValueField],
+    lanes[j0], lanes[j1], lanes[j2], lanes[j3], lanes[j4], lanes[j5], lanes[j6], lanes[j7],
+  );
   lanes[j1] = x.lane1();
   lanes[j2] = x.lane2();
   lanes[j3] = x.lane3();
+  lanes[j4] = x.lane4();
+  lanes[j5] = x.lane5();
+  lanes[j6] = x.lane6();
+  lanes[j7] = x.lane7();
 }
 
 function update(shard: ShardStates, start: number, end: number, s: Float64Array, tensor: number): void {

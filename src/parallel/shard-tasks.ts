@@ -6,7 +6,7 @@
 import { kNormChunkFloats, type ControlBlock } from '../memory/control.js';
 import { firstSegmentAt, type Layout } from '../memory/layout.js';
 import type { ShardStates } from '../memory/shard-states.js';
-import type { ShardKernels } from '../optim/kernels-js.js';
+import { kSumLanes, sumLanes, type ShardKernels } from '../optim/kernels-js.js';
 
 export interface StepContext {
   readonly layout: Layout;
@@ -43,7 +43,7 @@ function withContext(ctx: StepContext, phase: StepPhase, seg: number, err: unkno
   return new ShardTaskError(`${phase} of tensor "${name}" in shard ${s.shard} failed: ${msg}`, phase, name, s.shard);
 }
 
-const lanes = new Float64Array(4);
+const lanes = new Float64Array(kSumLanes);
 
 /** Phase 1: one float64 partial sum of squares per norm chunk of this part, into the control block. */
 export function runNormPart(ctx: StepContext, part: number, parts: number): void {
@@ -65,9 +65,9 @@ export function runNormPart(ctx: StepContext, part: number, parts: number): void
         const from = Math.max(c0, seg.globalStart);
         const to = Math.min(c1, seg.globalStart + seg.length);
         const local = seg.shardStart - seg.globalStart;
-        kernels.sumSquares(shards[seg.shard], from + local, to + local, s, lanes, (from - c0) & 3);
+        kernels.sumSquares(shards[seg.shard], from + local, to + local, s, lanes, (from - c0) & (kSumLanes - 1));
       }
-      s[control.partialsBase + c0 / kNormChunkFloats] = lanes[0] + lanes[1] + (lanes[2] + lanes[3]);
+      s[control.partialsBase + c0 / kNormChunkFloats] = sumLanes(lanes);
     }
   } catch (err) {
     throw withContext(ctx, 'norm', k, err);

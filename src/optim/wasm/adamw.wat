@@ -18,14 +18,22 @@
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
-  ;; sumSquares' lanes 1..3 (lane 0 is the return value): read back through lane1/lane2/lane3, which are
-  ;; plain calls, so nothing is allocated per call. Globals are per instance, and instances are per thread.
+  ;; sumSquares' lanes 1..7 (lane 0 is the return value): read back through lane1 … lane7, which are plain
+  ;; calls, so nothing is allocated per call. Globals are per instance, and instances are per thread.
   (global $lane1 (mut f64) (f64.const 0))
   (global $lane2 (mut f64) (f64.const 0))
   (global $lane3 (mut f64) (f64.const 0))
+  (global $lane4 (mut f64) (f64.const 0))
+  (global $lane5 (mut f64) (f64.const 0))
+  (global $lane6 (mut f64) (f64.const 0))
+  (global $lane7 (mut f64) (f64.const 0))
   (func (export "lane1") (result f64) (global.get $lane1))
   (func (export "lane2") (result f64) (global.get $lane2))
   (func (export "lane3") (result f64) (global.get $lane3))
+  (func (export "lane4") (result f64) (global.get $lane4))
+  (func (export "lane5") (result f64) (global.get $lane5))
+  (func (export "lane6") (result f64) (global.get $lane6))
+  (func (export "lane7") (result f64) (global.get $lane7))
 
   ;; Σ of R slots at byte offset $i (slot r at $g + r·$gstride), float64, in slot order (as kernels-js.ts).
   ;; Returns one float64 element.
@@ -50,89 +58,122 @@
     (local.set $x (select (local.get $clip) (local.get $x) (f64.lt (local.get $clip) (local.get $x))))
     (f64.mul (local.get $x) (local.get $x)))
 
-  ;; Sum of squares of the clamped replica-mean gradient over elements [start, end), in float64, into four
-  ;; lanes: element start+k goes to lane k & 3 *relative to the caller's rotation*; the caller passes the
-  ;; lanes already rotated (l_j = lanes[(lane0 + j) & 3]) and stores them back the same way. Each lane is a
+  ;; Sum of squares of the clamped replica-mean gradient over elements [start, end), in float64, into eight
+  ;; lanes: element start+k goes to lane k & 7 *relative to the caller's rotation*; the caller passes the
+  ;; lanes already rotated (l_j = lanes[(lane0 + j) & 7]) and stores them back the same way. Each lane is a
   ;; running sum in element order, exactly as kernels-js.ts accumulates it, so the two give the same bits.
+  ;; Eight lanes (four f64x2 accumulators), not four: each accumulator's add waits for the previous one, and
+  ;; with two of them the loop ran at one element per cycle, half what memory delivers.
   (func (export "sumSquares")
     (param $g i32) (param $gstride i32) (param $nslots i32) (param $start i32) (param $end i32)
     (param $invSlots f64) (param $clip f64)
     (param $l0 f64) (param $l1 f64) (param $l2 f64) (param $l3 f64)
+    (param $l4 f64) (param $l5 f64) (param $l6 f64) (param $l7 f64)
     (result f64)
     (local $i i32) (local $stop i32) (local $vend i32)
-    (local $acc01 v128) (local $acc23 v128) (local $s01 v128) (local $s23 v128)
-    (local $inv v128) (local $hi v128) (local $lo v128)
-    (local $r i32) (local $a i32)
+    (local $acc01 v128) (local $acc23 v128) (local $acc45 v128) (local $acc67 v128)
+    (local $s01 v128) (local $s23 v128) (local $s45 v128) (local $s67 v128)
+    (local $inv v128) (local $hi v128) (local $lo v128) (local $x v128)
+    (local $r i32) (local $a i32) (local $b i32)
     (local.set $i (i32.shl (local.get $start) (i32.const 2)))
     (local.set $stop (i32.shl (local.get $end) (i32.const 2)))
-    ;; vector part: whole groups of 4 from start (unaligned loads are fine; lanes follow k & 3)
+    ;; vector part: whole groups of 8 from start (unaligned loads are fine; lanes follow k & 7)
     (local.set $vend (i32.add (local.get $i)
-      (i32.and (i32.sub (local.get $stop) (local.get $i)) (i32.const -16))))
+      (i32.and (i32.sub (local.get $stop) (local.get $i)) (i32.const -32))))
     (local.set $acc01 (f64x2.replace_lane 1 (f64x2.splat (local.get $l0)) (local.get $l1)))
     (local.set $acc23 (f64x2.replace_lane 1 (f64x2.splat (local.get $l2)) (local.get $l3)))
+    (local.set $acc45 (f64x2.replace_lane 1 (f64x2.splat (local.get $l4)) (local.get $l5)))
+    (local.set $acc67 (f64x2.replace_lane 1 (f64x2.splat (local.get $l6)) (local.get $l7)))
     (local.set $inv (f64x2.splat (local.get $invSlots)))
     (local.set $hi (f64x2.splat (local.get $clip)))
     (local.set $lo (f64x2.neg (local.get $hi)))
     ;; one slot, invSlots = 1, no value clip (the usual case): ×1 and the clamp to ±∞ are exact identities
-    ;; (NaN stays NaN), so squaring the promoted gradient gives the same bits with one load per 4 elements
+    ;; (NaN stays NaN), so squaring the promoted gradient gives the same bits with two loads per 8 elements
     (if (i32.and (i32.eq (local.get $nslots) (i32.const 1))
                  (i32.and (f64.eq (local.get $invSlots) (f64.const 1)) (f64.eq (local.get $clip) (f64.const inf))))
       (then
         (block $v0done
           (loop $vec0
             (br_if $v0done (i32.ge_u (local.get $i) (local.get $vend)))
-            (local.set $hi (v128.load (i32.add (local.get $g) (local.get $i))))
-            (local.set $s01 (f64x2.promote_low_f32x4 (local.get $hi)))
+            (local.set $a (i32.add (local.get $g) (local.get $i)))
+            (local.set $x (v128.load (local.get $a)))
+            (local.set $s01 (f64x2.promote_low_f32x4 (local.get $x)))
             (local.set $s23 (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $hi) (local.get $hi))))
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $x) (local.get $x))))
+            (local.set $x (v128.load offset=16 (local.get $a)))
+            (local.set $s45 (f64x2.promote_low_f32x4 (local.get $x)))
+            (local.set $s67 (f64x2.promote_low_f32x4
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $x) (local.get $x))))
             (local.set $acc01 (f64x2.add (local.get $acc01) (f64x2.mul (local.get $s01) (local.get $s01))))
             (local.set $acc23 (f64x2.add (local.get $acc23) (f64x2.mul (local.get $s23) (local.get $s23))))
-            (local.set $i (i32.add (local.get $i) (i32.const 16)))
-            (br $vec0)))
-        (local.set $hi (f64x2.splat (local.get $clip)))))
-    ;; one slot: the same loop without the slot loop
+            (local.set $acc45 (f64x2.add (local.get $acc45) (f64x2.mul (local.get $s45) (local.get $s45))))
+            (local.set $acc67 (f64x2.add (local.get $acc67) (f64x2.mul (local.get $s67) (local.get $s67))))
+            (local.set $i (i32.add (local.get $i) (i32.const 32)))
+            (br $vec0)))))
+    ;; one slot: the general loop without the slot loop
     (if (i32.eq (local.get $nslots) (i32.const 1))
       (then
         (block $v1done
           (loop $vec1
             (br_if $v1done (i32.ge_u (local.get $i) (local.get $vend)))
             (local.set $a (i32.add (local.get $g) (local.get $i)))
-            (local.set $s01 (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $a))))
+            (local.set $s01 (f64x2.promote_low_f32x4 (v128.load64_zero offset=0 (local.get $a))))
             (local.set $s23 (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (local.get $a))))
+            (local.set $s45 (f64x2.promote_low_f32x4 (v128.load64_zero offset=16 (local.get $a))))
+            (local.set $s67 (f64x2.promote_low_f32x4 (v128.load64_zero offset=24 (local.get $a))))
             (local.set $s01 (f64x2.pmin (f64x2.pmax (f64x2.mul (local.get $s01) (local.get $inv)) (local.get $lo)) (local.get $hi)))
             (local.set $s23 (f64x2.pmin (f64x2.pmax (f64x2.mul (local.get $s23) (local.get $inv)) (local.get $lo)) (local.get $hi)))
+            (local.set $s45 (f64x2.pmin (f64x2.pmax (f64x2.mul (local.get $s45) (local.get $inv)) (local.get $lo)) (local.get $hi)))
+            (local.set $s67 (f64x2.pmin (f64x2.pmax (f64x2.mul (local.get $s67) (local.get $inv)) (local.get $lo)) (local.get $hi)))
             (local.set $acc01 (f64x2.add (local.get $acc01) (f64x2.mul (local.get $s01) (local.get $s01))))
             (local.set $acc23 (f64x2.add (local.get $acc23) (f64x2.mul (local.get $s23) (local.get $s23))))
-            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (local.set $acc45 (f64x2.add (local.get $acc45) (f64x2.mul (local.get $s45) (local.get $s45))))
+            (local.set $acc67 (f64x2.add (local.get $acc67) (f64x2.mul (local.get $s67) (local.get $s67))))
+            (local.set $i (i32.add (local.get $i) (i32.const 32)))
             (br $vec1)))))
     (block $vdone
       (loop $vec
         (br_if $vdone (i32.ge_u (local.get $i) (local.get $vend)))
         (local.set $a (i32.add (local.get $g) (local.get $i)))
-        (local.set $s01 (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $a))))
+        (local.set $s01 (f64x2.promote_low_f32x4 (v128.load64_zero offset=0 (local.get $a))))
         (local.set $s23 (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (local.get $a))))
+        (local.set $s45 (f64x2.promote_low_f32x4 (v128.load64_zero offset=16 (local.get $a))))
+        (local.set $s67 (f64x2.promote_low_f32x4 (v128.load64_zero offset=24 (local.get $a))))
+        (local.set $b (local.get $a))
         (local.set $r (i32.const 1))
         (block $sdone
           (loop $slots
             (br_if $sdone (i32.ge_u (local.get $r) (local.get $nslots)))
-            (local.set $a (i32.add (local.get $a) (local.get $gstride)))
+            (local.set $b (i32.add (local.get $b) (local.get $gstride)))
             (local.set $s01 (f64x2.add (local.get $s01)
-              (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $a)))))
+              (f64x2.promote_low_f32x4 (v128.load64_zero offset=0 (local.get $b)))))
             (local.set $s23 (f64x2.add (local.get $s23)
-              (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (local.get $a)))))
+              (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (local.get $b)))))
+            (local.set $s45 (f64x2.add (local.get $s45)
+              (f64x2.promote_low_f32x4 (v128.load64_zero offset=16 (local.get $b)))))
+            (local.set $s67 (f64x2.add (local.get $s67)
+              (f64x2.promote_low_f32x4 (v128.load64_zero offset=24 (local.get $b)))))
             (local.set $r (i32.add (local.get $r) (i32.const 1)))
             (br $slots)))
         (local.set $s01 (f64x2.pmin (f64x2.pmax (f64x2.mul (local.get $s01) (local.get $inv)) (local.get $lo)) (local.get $hi)))
         (local.set $s23 (f64x2.pmin (f64x2.pmax (f64x2.mul (local.get $s23) (local.get $inv)) (local.get $lo)) (local.get $hi)))
+        (local.set $s45 (f64x2.pmin (f64x2.pmax (f64x2.mul (local.get $s45) (local.get $inv)) (local.get $lo)) (local.get $hi)))
+        (local.set $s67 (f64x2.pmin (f64x2.pmax (f64x2.mul (local.get $s67) (local.get $inv)) (local.get $lo)) (local.get $hi)))
         (local.set $acc01 (f64x2.add (local.get $acc01) (f64x2.mul (local.get $s01) (local.get $s01))))
         (local.set $acc23 (f64x2.add (local.get $acc23) (f64x2.mul (local.get $s23) (local.get $s23))))
-        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (local.set $acc45 (f64x2.add (local.get $acc45) (f64x2.mul (local.get $s45) (local.get $s45))))
+        (local.set $acc67 (f64x2.add (local.get $acc67) (f64x2.mul (local.get $s67) (local.get $s67))))
+        (local.set $i (i32.add (local.get $i) (i32.const 32)))
         (br $vec)))
     (local.set $l0 (f64x2.extract_lane 0 (local.get $acc01)))
     (local.set $l1 (f64x2.extract_lane 1 (local.get $acc01)))
     (local.set $l2 (f64x2.extract_lane 0 (local.get $acc23)))
     (local.set $l3 (f64x2.extract_lane 1 (local.get $acc23)))
-    ;; tail: at most 3 elements, in relative lanes 0, 1, 2
+    (local.set $l4 (f64x2.extract_lane 0 (local.get $acc45)))
+    (local.set $l5 (f64x2.extract_lane 1 (local.get $acc45)))
+    (local.set $l6 (f64x2.extract_lane 0 (local.get $acc67)))
+    (local.set $l7 (f64x2.extract_lane 1 (local.get $acc67)))
+    ;; tail: at most 7 elements, in relative lanes 0 … 6
     (if (i32.lt_u (local.get $i) (local.get $stop))
       (then
         (local.set $l0 (f64.add (local.get $l0) (call $clampSq64
@@ -149,10 +190,39 @@
       (then
         (local.set $l2 (f64.add (local.get $l2) (call $clampSq64
           (f64.mul (call $slotSum64 (local.get $g) (local.get $gstride) (local.get $nslots) (local.get $i)) (local.get $invSlots))
-          (local.get $clip))))))
+          (local.get $clip))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))))
+    (if (i32.lt_u (local.get $i) (local.get $stop))
+      (then
+        (local.set $l3 (f64.add (local.get $l3) (call $clampSq64
+          (f64.mul (call $slotSum64 (local.get $g) (local.get $gstride) (local.get $nslots) (local.get $i)) (local.get $invSlots))
+          (local.get $clip))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))))
+    (if (i32.lt_u (local.get $i) (local.get $stop))
+      (then
+        (local.set $l4 (f64.add (local.get $l4) (call $clampSq64
+          (f64.mul (call $slotSum64 (local.get $g) (local.get $gstride) (local.get $nslots) (local.get $i)) (local.get $invSlots))
+          (local.get $clip))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))))
+    (if (i32.lt_u (local.get $i) (local.get $stop))
+      (then
+        (local.set $l5 (f64.add (local.get $l5) (call $clampSq64
+          (f64.mul (call $slotSum64 (local.get $g) (local.get $gstride) (local.get $nslots) (local.get $i)) (local.get $invSlots))
+          (local.get $clip))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))))
+    (if (i32.lt_u (local.get $i) (local.get $stop))
+      (then
+        (local.set $l6 (f64.add (local.get $l6) (call $clampSq64
+          (f64.mul (call $slotSum64 (local.get $g) (local.get $gstride) (local.get $nslots) (local.get $i)) (local.get $invSlots))
+          (local.get $clip))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))))
     (global.set $lane1 (local.get $l1))
     (global.set $lane2 (local.get $l2))
     (global.set $lane3 (local.get $l3))
+    (global.set $lane4 (local.get $l4))
+    (global.set $lane5 (local.get $l5))
+    (global.set $lane6 (local.get $l6))
+    (global.set $lane7 (local.get $l7))
     (local.get $l0))
 
   ;; One element in scalar float32, the same operations in the same order as the vector body below.
