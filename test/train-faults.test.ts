@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Trainer, checkpointMetadata, parseConfig, readCheckpointHeader, type TrainConfigInput } from '../src/index.js';
+import { StepTimeoutError, Trainer, checkpointMetadata, parseConfig, readCheckpointHeader, type TrainConfigInput } from '../src/index.js';
 import { describeTask } from '../src/parallel/worker-protocol.js';
 import { exampleAt, faultConfig, osThreads, runCli, tempFiles } from './fixtures/fault-run.js';
 import { checkpointFileName } from '../src/train/checkpoint-store.js';
@@ -44,6 +44,31 @@ function sameBits(a: Record<string, Float32Array>, b: Record<string, Float32Arra
 
 describe('worker failures in training', function () {
   this.timeout(60000);
+
+  it('an endless loop during evaluation: evaluate() fails within its deadline naming the part, and every thread ends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shardtrain-eval-spin-'));
+    const mark = join(dir, 'mark');
+    const threadsBefore = osThreads();
+    // 24 held-out examples on 2 threads: 12 per part, 8 per replica and step, so 2 steps' worth: a 2 s deadline.
+    const trainer = await Trainer.create({ config: faultConfig({ evalSentinel: 5, fault: 'spin', markFile: mark }, { stepTimeoutSec: 1 }), threads: 2 });
+    const pool = trainer.optimizer.pool;
+    await trainer.step();
+    await trainer.step();
+    let error: Error | null = null;
+    let failedAt = 0;
+    try {
+      await trainer.evaluate();
+    } catch (err) {
+      error = err as Error;
+      failedAt = Date.now();
+    }
+    expect(error, 'expected evaluate() to fail').to.be.instanceOf(StepTimeoutError);
+    expect(error!.message).to.equal("evaluation at step 2: no answer within 2 s (stepTimeoutSec × 2 steps' worth of held-out examples) from evaluation part 0; the worker threads were stopped");
+    expect(failedAt - Number(readFileSync(mark, 'utf8'))).to.be.below(5000);
+    expect(pool.closed).to.equal(true);
+    await trainer.close();
+    if (!Number.isNaN(threadsBefore)) expect(osThreads(), 'OS threads after close()').to.be.at.most(threadsBefore);
+  });
 
   for (const { fault, over, message } of faults) {
     it(`${fault}: step() fails within 5 s naming thread, replica and step; params, m, v untouched; close() ends every thread`, async () => {

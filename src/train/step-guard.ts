@@ -45,35 +45,12 @@ export class StepGuard {
    */
   async all<T>(step: number, run: (replica: number) => Promise<T>): Promise<T[]> {
     this.#threads.fill(0); // before the tasks are posted: the post orders this write before theirs
-    const done = new Array<boolean>(this.replicas).fill(false);
     const runs = Array.from({ length: this.replicas }, (_, r) =>
-      run(r).then(
-        (value) => {
-          done[r] = true;
-          return value;
-        },
-        (err: unknown) => {
-          done[r] = true;
-          throw err instanceof WorkerDiedError ? this.#died(r, step, err) : err;
-        },
-      ),
+      run(r).catch((err: unknown) => {
+        throw err instanceof WorkerDiedError ? this.#died(r, step, err) : err;
+      }),
     );
-    const settled = Promise.allSettled(runs);
-    let timer: NodeJS.Timeout | undefined;
-    const deadline =
-      this.timeoutMs === undefined
-        ? null
-        : new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(this.#timedOut(step, done)), this.timeoutMs);
-          });
-    try {
-      const results = await (deadline ? Promise.race([settled, deadline]) : settled);
-      const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
-      if (failed) throw failed.reason;
-      return results.map((x) => (x as PromiseFulfilledResult<T>).value);
-    } finally {
-      clearTimeout(timer);
-    }
+    return withDeadline(runs, this.timeoutMs, (missing) => this.#timedOut(step, missing));
   }
 
   #died(r: number, step: number, err: WorkerDiedError): Error {
@@ -81,9 +58,33 @@ export class StepGuard {
     return new Error(`${this.#thread(r, 'a worker thread (before the task started)')} died running ${replicaLabel(r, step)}: ${cause}${this.deathHint}`, { cause: err });
   }
 
-  #timedOut(step: number, done: readonly boolean[]): Error {
-    const missing = done.flatMap((d, r) => (d ? [] : [`replica ${r} (${this.#thread(r, 'not started')})`]));
-    return new StepTimeoutError(`step ${step}: no answer within ${(this.timeoutMs ?? 0) / 1000} s (stepTimeoutSec) from ${missing.join(', ')}; the worker threads were stopped`);
+  #timedOut(step: number, missing: readonly number[]): string {
+    const who = missing.map((r) => `replica ${r} (${this.#thread(r, 'not started')})`);
+    return `step ${step}: no answer within ${(this.timeoutMs ?? 0) / 1000} s (stepTimeoutSec) from ${who.join(', ')}; the worker threads were stopped`;
+  }
+}
+
+/**
+ * Wait for `runs` (settled all, as settleAll) or fail after `timeoutMs` with `describe(unanswered)`, where
+ * unanswered lists the indices of the runs still pending. No deadline when timeoutMs is undefined.
+ */
+export async function withDeadline<T>(runs: readonly Promise<T>[], timeoutMs: number | undefined, describe: (unanswered: number[]) => string): Promise<T[]> {
+  const done = runs.map(() => false);
+  const settled = Promise.allSettled(runs.map((run, k) => run.finally(() => (done[k] = true))));
+  let timer: NodeJS.Timeout | undefined;
+  const deadline =
+    timeoutMs === undefined
+      ? null
+      : new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new StepTimeoutError(describe(done.flatMap((d, k) => (d ? [] : [k]))))), timeoutMs);
+        });
+  try {
+    const results = await (deadline ? Promise.race([settled, deadline]) : settled);
+    const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) throw failed.reason;
+    return results.map((x) => (x as PromiseFulfilledResult<T>).value);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

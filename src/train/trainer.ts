@@ -28,7 +28,7 @@ import { DataOrder, type DataPosition } from './data-order.js';
 import { checkDataSet, loadModelModule, modelModuleUrl, modelTensors, type DataSet, type LayersModel, type ModelModule, type TensorSpec } from './model-module.js';
 import { describeNonFinite, exampleIsFinite, firstNonFiniteTensor, type NonFiniteReport } from './non-finite.js';
 import type { EvalPart, ReplicaInfo, ReplicaInit, ReplicaTask } from './replica.js';
-import { replicaLabel, StepGuard, StepTimeoutError } from './step-guard.js';
+import { replicaLabel, StepGuard, StepTimeoutError, withDeadline } from './step-guard.js';
 import { initTf, tf, tfl, type BackendName } from './tf.js';
 
 const kReplicaExtension = 'shardtrain.replica';
@@ -272,7 +272,20 @@ export class Trainer {
     const n = this.counts.eval;
     const parts = this.threads;
     const runs = Array.from({ length: parts }, (_, k) => this.#run<EvalPart>({ op: 'eval', from: Math.floor((n * k) / parts), to: Math.floor((n * (k + 1)) / parts) }, `evaluation part ${k}/${parts}`));
-    const results = await settleAll(runs);
+    // stepTimeoutSec for every step's worth of examples a part holds: a forward pass over them costs no
+    // more than a step (forward and backward) over as many.
+    const c = this.config;
+    const steps = Math.max(1, Math.ceil(Math.ceil(n / parts) / (c.batchSize / this.replicas)));
+    const timeoutMs = c.stepTimeoutSec === undefined ? undefined : c.stepTimeoutSec * 1000 * steps;
+    let results: EvalPart[];
+    try {
+      results = await withDeadline(runs, timeoutMs, (parts) =>
+        `evaluation at step ${this.globalStep}: no answer within ${timeoutMs! / 1000} s (stepTimeoutSec × ${steps} steps' worth of held-out examples) from evaluation part${parts.length > 1 ? 's' : ''} ${parts.join(', ')}; the worker threads were stopped`,
+      );
+    } catch (err) {
+      if (err instanceof StepTimeoutError) await this.close();
+      throw err;
+    }
     let sum = 0;
     for (const r of results) sum += r.lossSum;
     return sum / n;
