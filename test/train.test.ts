@@ -114,6 +114,7 @@ describe('Trainer: bad inputs give one-line errors', function () {
     ['unknown nested key', async () => parseConfig({ ...tinyConfig(), optimizer: { lr: 1, betaz: [0.9, 0.9] } }), /^config: unknown key optimizer\.betaz$/],
     ['wrong type', async () => parseConfig({ ...tinyConfig(), optimizer: { lr: '0.1' } }), /^config: optimizer\.lr: .*expected number/],
     ['missing key', async () => parseConfig({ model: { module: 'char-lm' }, batchSize: 8 }), /^config: steps: /],
+    ['model options nested too deep', async () => parseConfig({ ...tinyConfig(), model: { module: 'char-lm', options: { a: JSON.parse(`${'['.repeat(100000)}${']'.repeat(100000)}`) } } }), /^config: model\.options: nested more than 64 levels deep$/],
     ['config file missing', async () => loadConfigFile('/nonexistent/x.json'), /^config \/nonexistent\/x\.json: no such file$/],
     ['model module without loss()', () => Trainer.create({ config: tinyConfig({ model: { module: fileURLToPath(new URL('./fixtures/no-loss-model.js', import.meta.url)) } }), threads: 1 }), /no-loss-model\.js must export a function loss\(\)/],
     ['model module that does not exist', () => Trainer.create({ config: tinyConfig({ model: { module: '/nonexistent/model.mjs' } }), threads: 1 }), /model module file:\/\/\/nonexistent\/model\.mjs could not be imported/],

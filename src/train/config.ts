@@ -45,13 +45,33 @@ const optimizerSchema = z.strictObject({
   maxConsecutiveSkips: int(1).default(5),
 });
 
+/** Deeper model options are refused: the run writes its config back as JSON, which recurses. */
+const kMaxOptionsDepth = 64;
+
+/** How deeply arrays and objects nest in `value` (0 for a scalar), without recursion. */
+function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth + 1 > deepest) deepest = depth + 1;
+    if (deepest > kMaxOptionsDepth) return deepest;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
 export const trainConfigSchema = z.strictObject({
   /** Used for the default run directory. */
   name: z.string().min(1).optional(),
   model: z.strictObject({
     /** A built-in model ('char-lm') or a path to a model module, relative to the config file. */
     module: z.string().min(1),
-    options: z.record(z.string(), z.unknown()).default({}),
+    options: z
+      .record(z.string(), z.unknown())
+      .refine((o) => nestingDepth(o) <= kMaxOptionsDepth, { message: `nested more than ${kMaxOptionsDepth} levels deep` })
+      .default({}),
   }),
   /** Seeds the initial values (via createModel), the data split and the data order. */
   seed: int(0).default(0),
