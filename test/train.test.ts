@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Trainer, loadConfigFile, parseConfig, runTraining, unsortedSegmentSum, vocabulary, loadNames, type TrainConfigInput } from '../src/index.js';
+import type * as TF from '@tensorflow/tfjs-core';
 import { initTf, tf } from '../src/train/tf.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
 
@@ -84,7 +85,7 @@ describe('embedding gradient on the wasm backend', () => {
         const table = tf.variable(tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8], [4, 2]), true, `emb_${tf.getBackend()}_${Math.random()}`);
         const ids = tf.tensor1d([3, 0, 3, 1], 'int32');
         const w = tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8], [4, 2]);
-        const { grads } = tf.variableGrads(() => tf.sum(tf.mul(tf.gather(table, ids), w)) as tf.Scalar, [table]);
+        const { grads } = tf.variableGrads(() => tf.sum(tf.mul(tf.gather(table, ids), w)) as TF.Scalar, [table]);
         const g = Array.from(Object.values(grads)[0].dataSync());
         table.dispose();
         return g;

@@ -12,7 +12,8 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { tf as TF, tfl as TFL } from './tf.js';
+import type * as TF from '@tensorflow/tfjs-core';
+import type * as TFL from '@tensorflow/tfjs-layers';
 
 export type Tf = typeof TF;
 export type Tfl = typeof TFL;

@@ -5,6 +5,7 @@
 import type { TensorView } from '../memory/tensor-views.js';
 import type { DataSet, LayersModel, ModelModule } from './model-module.js';
 import { batchTensors } from './replica.js';
+import type * as TF from '@tensorflow/tfjs-core';
 import { tf } from './tf.js';
 
 export interface NonFiniteReplica {
@@ -52,7 +53,7 @@ export function firstNonFiniteTensor(slot: Readonly<Record<string, TensorView>>)
 export function exampleIsFinite(ctx: ProbeContext, index: number): boolean {
   return tf.tidy(() => {
     const { x, y } = batchTensors(ctx.data.train, [index]);
-    const variables = ctx.model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const variables = ctx.model.trainableWeights.map((w) => w.read() as TF.Variable);
     const { value, grads } = tf.variableGrads(() => ctx.module.loss({ tf, model: ctx.model, x, y }), variables);
     return Number.isFinite(value.dataSync()[0]) && Object.values(grads).every((g) => isFiniteArray(g.dataSync()));
   });

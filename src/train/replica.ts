@@ -15,6 +15,7 @@ import { tensorViews, type TensorView } from '../memory/tensor-views.js';
 import { DataOrder, gatherExamples } from './data-order.js';
 import { checkDataSet, exampleSize, loadModelModule, modelTensors, type DataSet, type Examples, type LayersModel, type ModelModule, type TensorSpec } from './model-module.js';
 import { markReplicaStarted } from './step-guard.js';
+import type * as TF from '@tensorflow/tfjs-core';
 import { initTf, tf, tfl, type BackendName } from './tf.js';
 
 export interface ReplicaInit {
@@ -61,7 +62,7 @@ export interface EvalPart {
 }
 
 /** Examples `indices` of `e` as a batch of tensors (x, y). */
-export function batchTensors(e: Examples, indices: ArrayLike<number>): { x: tf.Tensor; y: tf.Tensor } {
+export function batchTensors(e: Examples, indices: ArrayLike<number>): { x: TF.Tensor; y: TF.Tensor } {
   const xs = exampleSize(e.xShape);
   const ys = exampleSize(e.yShape);
   const n = indices.length;
@@ -90,7 +91,7 @@ export class Replica {
   readonly #init: ReplicaInit;
   readonly #module: ModelModule;
   readonly #model: LayersModel;
-  readonly #variables: tf.Variable[];
+  readonly #variables: TF.Variable[];
   readonly #data: DataSet;
   readonly #order: DataOrder;
   readonly #params: Readonly<Record<string, TensorView>>;
@@ -110,7 +111,7 @@ export class Replica {
     const got = specs.map((s) => `${s.name}[${s.shape}]`).join(', ');
     const want = init.tensors.map((s) => `${s.name}[${s.shape}]`).join(', ');
     if (got !== want) throw new Error(`model module ${init.moduleUrl} built different tensors in a worker (${got}) than on the main thread (${want}): name your layers and make createModel deterministic`);
-    this.#variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    this.#variables = model.trainableWeights.map((w) => w.read() as TF.Variable);
     this.#data = data;
     const counts = checkDataSet(data, init.moduleUrl);
     this.#order = new DataOrder(counts.train, init.globalBatch, init.seed);

@@ -2,13 +2,16 @@
 // functions) on the wasm backend (single-threaded SIMD per worker), falling back to cpu. tfjs-node is never
 // used: its install downloads libtensorflow from outside the npm registry and it breaks in a second thread.
 
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
-import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-wasm';
-import { registerWasmGradientKernels } from './wasm-kernels.js';
+import type * as TfCore from '@tensorflow/tfjs-core';
+import type * as TfLayers from '@tensorflow/tfjs-layers';
 
-export { tf, tfl };
+/**
+ * tfjs-core and tfjs-layers, loaded by the first initTf() (live bindings: undefined before it). Loading them
+ * lazily keeps `import 'shardtrain'` light for programs that only use the optimizer or parallelFor.
+ */
+export let tf: typeof TfCore;
+export let tfl: typeof TfLayers;
+
 export type BackendName = 'wasm' | 'cpu';
 
 let ready: Promise<BackendName> | null = null;
@@ -19,6 +22,9 @@ let ready: Promise<BackendName> | null = null;
  */
 export function initTf(preferred: BackendName = 'wasm'): Promise<BackendName> {
   ready ??= (async () => {
+    [tf, tfl] = await Promise.all([import('@tensorflow/tfjs-core'), import('@tensorflow/tfjs-layers')]);
+    await Promise.all([import('@tensorflow/tfjs-backend-cpu'), import('@tensorflow/tfjs-backend-wasm')]);
+    const { registerWasmGradientKernels } = await import('./wasm-kernels.js');
     registerWasmGradientKernels();
     if (preferred === 'wasm') {
       try {

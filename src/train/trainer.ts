@@ -29,6 +29,7 @@ import { checkDataSet, loadModelModule, modelModuleUrl, modelTensors, type DataS
 import { describeNonFinite, exampleIsFinite, firstNonFiniteTensor, type NonFiniteReport } from './non-finite.js';
 import type { EvalPart, ReplicaInfo, ReplicaInit, ReplicaTask } from './replica.js';
 import { replicaLabel, StepGuard, StepTimeoutError, withDeadline } from './step-guard.js';
+import type * as TF from '@tensorflow/tfjs-core';
 import { initTf, tf, tfl, type BackendName } from './tf.js';
 
 const kReplicaExtension = 'shardtrain.replica';
@@ -296,7 +297,7 @@ export class Trainer {
     this.tensors.forEach((t, i) => {
       const view = this.optimizer.params[t.name];
       const values = view instanceof Float32Array ? view.slice() : view.slice();
-      tf.tidy(() => (this.#model.trainableWeights[i].read() as tf.Variable).assign(tf.tensor(values, t.shape as number[], 'float32')));
+      tf.tidy(() => (this.#model.trainableWeights[i].read() as TF.Variable).assign(tf.tensor(values, t.shape as number[], 'float32')));
     });
   }
 

@@ -3,11 +3,12 @@
 // registered for backend 'wasm'"). This is a plain JS implementation over the wasm heap: same result as the
 // cpu backend's, summing rows in index order (so it is deterministic).
 
-import * as tf from '@tensorflow/tfjs-core';
+import type * as TF from '@tensorflow/tfjs-core';
+import { tf } from './tf.js';
 
 interface WasmBackendLike {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
+  makeOutput(shape: number[], dtype: TF.DataType): TF.TensorInfo;
+  typedArrayFromHeap(info: TF.TensorInfo): TF.TypedArray;
 }
 
 /** out[ids[i], :] += x[i, :] for every i with 0 <= ids[i] < numSegments; out has numSegments rows. */
@@ -22,12 +23,12 @@ export function unsortedSegmentSum(x: ArrayLike<number>, ids: ArrayLike<number>,
   }
 }
 
-const kernel: tf.KernelConfig = {
+const kernel: TF.KernelConfig = {
   kernelName: 'UnsortedSegmentSum',
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend, attrs }) => {
     const b = backend as unknown as WasmBackendLike;
-    const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+    const { x, segmentIds } = inputs as { x: TF.TensorInfo; segmentIds: TF.TensorInfo };
     const numSegments = (attrs as unknown as { numSegments: number }).numSegments;
     const rest = x.shape.slice(segmentIds.shape.length);
     const inner = rest.reduce((a, d) => a * d, 1);

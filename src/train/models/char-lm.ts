@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { mulberry32, permutation } from '../data-order.js';
 import type { DataSet, Examples, LayersModel, Tf, Tfl } from '../model-module.js';
-import type { tf as TF } from '../tf.js';
+import type * as TF from '@tensorflow/tfjs-core';
 
 const require = createRequire(import.meta.url);
 
