@@ -43,15 +43,21 @@ describe('signals', function () {
       const dir = mkdtempSync(join(tmpdir(), 'shardtrain-double-'));
       let secondAt = 0;
       let pid = 0;
-      // A checkpoint every step: the signals land while checkpoints are being written.
+      // A checkpoint every step: the signals land while checkpoints are being written. The second signal is
+      // sent once the first has been heard (two signals pending at once reach the handlers in no set order).
       const result = await runCli(dir, longRun({ checkpointEvery: 1 }), [], (stdout, child) => {
-        if (secondAt === 0 && stepLine.test(stdout)) {
+        if (pid === 0 && stepLine.test(stdout)) {
           pid = child.pid!;
+          child.stderr!.on('data', (d: Buffer) => {
+            if (secondAt === 0 && /finishing this step/.test(d.toString())) {
+              child.kill(second);
+              secondAt = Date.now();
+            }
+          });
           child.kill(first);
-          child.kill(second);
-          secondAt = Date.now();
         }
       });
+      expect(secondAt, 'the first signal was heard').to.be.above(0);
       expect(result.code).to.equal(code);
       expect(result.exitedAt - secondAt).to.be.below(5000);
       const run = join(dir, 'run');
