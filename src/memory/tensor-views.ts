@@ -59,6 +59,21 @@ export class SplitTensorView {
 /** Float32Array when the tensor lies in one shard, SplitTensorView when it spans several. */
 export type TensorView = Float32Array | SplitTensorView;
 
+/** A view's live pieces, in order: the view itself, or a split view's parts. */
+export function tensorParts(view: TensorView): readonly Float32Array[] {
+  return view instanceof Float32Array ? [view] : view.parts;
+}
+
+/** Index of the first NaN or ±Inf in `view`, or −1. */
+export function firstNonFinite(view: TensorView): number {
+  let base = 0;
+  for (const part of tensorParts(view)) {
+    for (let i = 0; i < part.length; i++) if (!Number.isFinite(part[i])) return base + i;
+    base += part.length;
+  }
+  return -1;
+}
+
 export type StateRegion = 'params' | 'm' | 'v' | 'vmax';
 
 /** One view per tensor over `region`, or over gradient slot `slot` when region is 'grads'. */

@@ -6,7 +6,7 @@
 import { createControlBlock, kGenerationField, type ControlBlock } from '../memory/control.js';
 import { computeLayout, maxShardFloats, type Layout } from '../memory/layout.js';
 import { allocateShards, type ShardStates } from '../memory/shard-states.js';
-import { tensorViews, type StateRegion, type TensorView } from '../memory/tensor-views.js';
+import { firstNonFinite, tensorViews, type StateRegion, type TensorView } from '../memory/tensor-views.js';
 import { WorkerPool } from '../parallel/pool.js';
 import { runPart, type StepContext, type StepPhase } from '../parallel/shard-tasks.js';
 import { settleAll } from '../parallel/settle.js';
@@ -258,15 +258,13 @@ export class ShardedAdamW {
     for (const { name } of this.layout.tensors) {
       for (let r = 0; r < slots.length; r++) {
         const g = slots[r][name];
-        for (let i = 0; i < g.length; i++) {
-          const x = g.at(i) ?? 0;
-          if (!Number.isFinite(x)) {
-            return new NonFiniteGradientError(
-              `non-finite gradient in tensor "${name}" (element ${i} of slot ${r} is ${x}) at step ${step}; the step was not applied`,
-              name,
-              step,
-            );
-          }
+        const i = firstNonFinite(g);
+        if (i >= 0) {
+          return new NonFiniteGradientError(
+            `non-finite gradient in tensor "${name}" (element ${i} of slot ${r} is ${g.at(i)}) at step ${step}; the step was not applied`,
+            name,
+            step,
+          );
         }
       }
     }

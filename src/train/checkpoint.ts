@@ -13,7 +13,7 @@ import { open } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import type { TensorView } from '../memory/tensor-views.js';
+import { tensorParts, type TensorView } from '../memory/tensor-views.js';
 import type { TensorSpec } from './model-module.js';
 import { oneLine, showValue } from './one-line.js';
 
@@ -65,9 +65,6 @@ export interface CheckpointHeader {
   readonly dataStart: number;
 }
 
-function viewParts(view: TensorView): readonly Float32Array[] {
-  return view instanceof Float32Array ? [view] : view.parts;
-}
 
 function assertLittleEndian(): void {
   if (endianness() !== 'LE') throw new Error('checkpoints are little-endian float32; this machine is big-endian');
@@ -151,7 +148,7 @@ export async function writeCheckpoint(path: string, { tensors, states, metadata 
     for (const state of order) {
       const views = states[state]!;
       for (const t of tensors) {
-        for (const part of viewParts(views[t.name])) {
+        for (const part of tensorParts(views[t.name])) {
           // One piece per segment (tensor ∩ shard): data goes from each shard's memory to the file.
           const bytes = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
           for (let at = 0; at < bytes.length; at += kIoChunkBytes) {
@@ -366,7 +363,7 @@ export function readCheckpointInto(header: CheckpointHeader, tensors: readonly T
     for (const [state, views] of Object.entries(states) as [StateName, Readonly<Record<string, TensorView>>][]) {
       for (const t of tensors) {
         let pos = header.dataStart + header.tensors.get(fileTensorName(state, t.name))!.data_offsets[0];
-        for (const part of viewParts(views[t.name])) {
+        for (const part of tensorParts(views[t.name])) {
           const bytes = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
           for (let at = 0; at < bytes.length; ) {
             const got = readSync(fd, bytes, at, Math.min(kIoChunkBytes, bytes.length - at), pos);

@@ -2,7 +2,7 @@
 // replicas (a NaN/Inf loss, or a NaN/Inf in their gradient slot), which training examples their micro-batches
 // held, and which of those give a non-finite loss or gradient on their own (one forward + backward each).
 
-import type { TensorView } from '../memory/tensor-views.js';
+import { firstNonFinite, type TensorView } from '../memory/tensor-views.js';
 import type { DataSet, LayersModel, ModelModule } from './model-module.js';
 import { batchTensors } from './replica.js';
 import type * as TF from '@tensorflow/tfjs-core';
@@ -35,17 +35,9 @@ export interface ProbeContext {
   readonly data: DataSet;
 }
 
-function isFiniteArray(a: ArrayLike<number>): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
-  return true;
-}
-
 /** Name of the first tensor with a non-finite element in a gradient slot, or null. */
 export function firstNonFiniteTensor(slot: Readonly<Record<string, TensorView>>): string | null {
-  for (const [name, view] of Object.entries(slot)) {
-    const parts = view instanceof Float32Array ? [view] : view.parts;
-    if (!parts.every(isFiniteArray)) return name;
-  }
+  for (const [name, view] of Object.entries(slot)) if (firstNonFinite(view) >= 0) return name;
   return null;
 }
 
@@ -55,7 +47,7 @@ export function exampleIsFinite(ctx: ProbeContext, index: number): boolean {
     const { x, y } = batchTensors(ctx.data.train, [index]);
     const variables = ctx.model.trainableWeights.map((w) => w.read() as TF.Variable);
     const { value, grads } = tf.variableGrads(() => ctx.module.loss({ tf, model: ctx.model, x, y }), variables);
-    return Number.isFinite(value.dataSync()[0]) && Object.values(grads).every((g) => isFiniteArray(g.dataSync()));
+    return Number.isFinite(value.dataSync()[0]) && Object.values(grads).every((g) => Array.prototype.every.call(g.dataSync(), Number.isFinite));
   });
 }
 
