@@ -26,6 +26,8 @@ export { runTraining } from './train/run.js';
 export type { RunOptions, RunSummary } from './train/run.js';
 export { writeCheckpoint, readCheckpointHeader, checkpointMetadata, verifyCheckpoint, readTensor, fileTensorName, CheckpointError } from './train/checkpoint.js';
 export type { CheckpointHeader, CheckpointMetadata } from './train/checkpoint.js';
+export { verifyCheckpointFile } from './train/checkpoint-store.js';
+export type { VerifiedCheckpoint } from './train/checkpoint-store.js';
 export { runCompare, resolveCompareOptions, compareDefaults } from './train/compare/index.js';
 export type { CompareOptions, CompareRunOptions, CompareSummary, Cell as CompareCell, Stat as CompareStat, RunResult as CompareRunResult } from './train/compare/index.js';
 export { builtinModels, loadModelModule } from './train/model-module.js';

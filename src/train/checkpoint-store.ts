@@ -30,22 +30,25 @@ export function listCheckpoints(dir: string): StoredCheckpoint[] {
     .sort((a, b) => b.step - a.step);
 }
 
+declare const verified: unique symbol;
+/** A checkpoint's header, once verifyCheckpointFile has checked the file: a resume need not read it again. */
+export type VerifiedCheckpoint = CheckpointHeader & { readonly [verified]: true };
+
 /** Header, metadata and both checksums checked (and the step, when the name gives one); throws CheckpointError. */
-export function verifyCheckpointFile(path: string, step?: number): CheckpointHeader {
+export function verifyCheckpointFile(path: string, step?: number): VerifiedCheckpoint {
   const header = readCheckpointHeader(path);
   const meta = checkpointMetadata(header);
   verifyCheckpoint(header);
   if (step !== undefined && meta.step !== step) throw new CheckpointError(path, `holds step ${meta.step}, its name says ${step}`);
-  return header;
+  return header as VerifiedCheckpoint;
 }
 
 /** The newest checkpoint in `dir` that verifies; each newer one that does not costs one warning line. */
-export function newestValidCheckpoint(dir: string, warn: (line: string) => void): string {
+export function newestValidCheckpoint(dir: string, warn: (line: string) => void): VerifiedCheckpoint {
   const all = listCheckpoints(dir);
   for (const { path, step } of all) {
     try {
-      verifyCheckpointFile(path, step);
-      return path;
+      return verifyCheckpointFile(path, step);
     } catch (err) {
       if (!(err instanceof CheckpointError)) throw err;
       warn(`warning: ${err.message}; trying the next older checkpoint`);
@@ -78,8 +81,8 @@ function isAlive(pid: number): boolean {
 
 /**
  * Remove the temp files that writers killed mid-write left behind. A temp file names its writer's pid: one
- * of a live process (another run in this directory) is left alone; one of ours is stale, as our writes are
- * synchronous and none runs while this does.
+ * of a live process (another run in this directory) is left alone; one of ours is stale, as every save is
+ * awaited before this runs.
  */
 export function removeStaleTemps(dir: string): void {
   for (const file of readdirSync(dir)) {

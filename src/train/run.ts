@@ -12,8 +12,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import cliProgress from 'cli-progress';
-import { readCheckpointHeader } from './checkpoint.js';
-import { newestValidCheckpoint, removeStaleTemps, saveInRunDir, verifyCheckpointFile } from './checkpoint-store.js';
+import { newestValidCheckpoint, removeStaleTemps, saveInRunDir, verifyCheckpointFile, type VerifiedCheckpoint } from './checkpoint-store.js';
 import { loadConfigFile, ConfigError, type TrainConfig } from './config.js';
 import { lossCurveSvg, type CurvePoint } from './loss-curve.js';
 import { describeNonFinite, type NonFiniteReport } from './non-finite.js';
@@ -50,16 +49,14 @@ export interface RunSummary {
 }
 
 /** The checkpoint to resume from, verified (header and checksums) before anything else reads it. */
-function resolveResume(resume: string, warn: (line: string) => void): string {
+function resolveResume(resume: string, warn: (line: string) => void): VerifiedCheckpoint {
   let isDir: boolean;
   try {
     isDir = statSync(resume).isDirectory();
   } catch {
     throw new Error(`--resume ${resume}: no such file or directory`);
   }
-  if (isDir) return newestValidCheckpoint(resume, warn);
-  verifyCheckpointFile(resume);
-  return resume;
+  return isDir ? newestValidCheckpoint(resume, warn) : verifyCheckpointFile(resume);
 }
 
 function defaultOut(config: TrainConfig, configPath: string | undefined): string {
@@ -86,10 +83,10 @@ function skipRecord(report: NonFiniteReport): object[] {
 export async function runTraining(options: RunOptions): Promise<RunSummary> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const warn = options.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const checkpointPath = options.resume === undefined ? undefined : resolveResume(options.resume, warn);
+  const checkpoint = options.resume === undefined ? undefined : resolveResume(options.resume, warn);
   let config: TrainConfig;
   if (options.configPath !== undefined) config = loadConfigFile(options.configPath);
-  else if (checkpointPath !== undefined) config = checkpointConfig(readCheckpointHeader(checkpointPath));
+  else if (checkpoint !== undefined) config = checkpointConfig(checkpoint);
   else throw new ConfigError('train needs --config FILE (or --resume DIR)');
   if (options.steps !== undefined) {
     if (!Number.isInteger(options.steps) || options.steps < 1) throw new ConfigError(`--steps must be a positive integer, got ${options.steps}`);
@@ -98,7 +95,7 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
   const out = options.out ?? (options.resume !== undefined && statSync(options.resume).isDirectory() ? options.resume : defaultOut(config, options.configPath));
 
   // Everything is checked (config, model module, checkpoint names and shapes) before the run directory is touched.
-  const trainer = await Trainer.create({ config, threads: options.threads, resume: checkpointPath, where: options.configPath ? `config ${options.configPath}` : 'config' });
+  const trainer = await Trainer.create({ config, threads: options.threads, resume: checkpoint, where: options.configPath ? `config ${options.configPath}` : 'config' });
   const stop = options.stopSignal ?? { stopped: false };
   let bar: cliProgress.SingleBar | null = null;
   try {

@@ -16,13 +16,12 @@ import { settleAll } from '../parallel/settle.js';
 import {
   checkCheckpointTensors,
   checkpointMetadata,
-  readCheckpointHeader,
   readCheckpointInto,
-  verifyCheckpoint,
   writeCheckpoint,
   type CheckpointHeader,
   type StateName,
 } from './checkpoint.js';
+import { verifyCheckpointFile, type VerifiedCheckpoint } from './checkpoint-store.js';
 import { parseConfig, ConfigError, type TrainConfig, type TrainConfigInput } from './config.js';
 import { DataOrder, type DataPosition } from './data-order.js';
 import { checkDataSet, loadModelModule, modelModuleUrl, modelTensors, type DataSet, type LayersModel, type ModelModule, type TensorSpec } from './model-module.js';
@@ -40,8 +39,11 @@ export interface TrainerOptions {
   config: TrainConfigInput;
   /** Pool threads; overrides config.threads. */
   threads?: number;
-  /** Continue from this checkpoint file: params, Adam moments and step (the config must build the same model). */
-  resume?: string;
+  /**
+   * Continue from this checkpoint file: params, Adam moments and step (the config must build the same model).
+   * A path is verified (header and checksums) first; a VerifiedCheckpoint (verifyCheckpointFile) already was.
+   */
+  resume?: string | VerifiedCheckpoint;
   /** Where the config came from, for error messages. */
   where?: string;
 }
@@ -124,11 +126,10 @@ export class Trainer {
       throw new ConfigError(`${where}: batchSize ${config.batchSize} is not divisible by replicas × accumulateSteps = ${replicas} × ${config.accumulateSteps}`);
     }
     // A checkpoint is checked (header, checksums, then names and shapes below) before anything is allocated.
-    const header = options.resume === undefined ? null : readCheckpointHeader(options.resume);
+    const header = options.resume === undefined ? null : typeof options.resume === 'string' ? verifyCheckpointFile(options.resume) : options.resume;
     const meta = header ? checkpointMetadata(header) : null;
     const startStep = meta?.step ?? 0;
     const skips = meta ? skipCounters(meta.data, header!.path) : { skipped: 0, consecutive: 0 };
-    if (header) verifyCheckpoint(header);
 
     const backend = await initTf(config.backend);
     const moduleUrl = modelModuleUrl(config.model.module);
