@@ -11,7 +11,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import type { ExtensionEnv } from '../parallel/worker-protocol.js';
-import { tensorViews, type TensorView } from '../memory/tensor-views.js';
+import { tensorParts, tensorViews, type TensorView } from '../memory/tensor-views.js';
 import { DataOrder, gatherExamples } from './data-order.js';
 import { checkDataSet, exampleSize, loadModelModule, modelTensors, type DataSet, type Examples, type LayersModel, type ModelModule, type TensorSpec } from './model-module.js';
 import { markReplicaStarted } from './step-guard.js';
@@ -76,13 +76,10 @@ export function batchTensors(e: Examples, indices: ArrayLike<number>): { x: TF.T
 
 /** Copy a live view into a private Float32Array (tfjs must never alias shared memory). */
 function copyOut(view: TensorView, out: Float32Array): Float32Array {
-  if (view instanceof Float32Array) out.set(view);
-  else {
-    let at = 0;
-    for (const part of view.parts) {
-      out.set(part, at);
-      at += part.length;
-    }
+  let at = 0;
+  for (const part of tensorParts(view)) {
+    out.set(part, at);
+    at += part.length;
   }
   return out;
 }
