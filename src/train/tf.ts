@@ -26,6 +26,7 @@ export function initTf(preferred: BackendName = 'wasm'): Promise<BackendName> {
     await Promise.all([import('@tensorflow/tfjs-backend-cpu'), import('@tensorflow/tfjs-backend-wasm')]);
     const { registerWasmGradientKernels } = await import('./wasm-kernels.js');
     registerWasmGradientKernels();
+    (await import('../tfjs/register.js')).registerWasmKernels(tf);
     if (preferred === 'wasm') {
       try {
         if (await tf.setBackend('wasm')) return 'wasm';

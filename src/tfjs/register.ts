@@ -1,0 +1,104 @@
+// Register our kernels into tfjs's kernel registry for the 'wasm' backend, in place of tfjs's own, so that
+// every tfjs model (layers, gradients, user code) runs them without a change. tfjs's kernels are kept and
+// restored by restoreTfjsKernels(); ours call them for what they do not handle. Per thread: tfjs's registry
+// is per module instance, and every worker thread loads its own.
+
+import type * as TF from '@tensorflow/tfjs-core';
+import { Gemm } from './gemm.js';
+import { matMulKernels } from './matmul-kernels.js';
+import { backendMemory, type WasmBackend } from './wasm-backend.js';
+import { resolveFlavor, type SimdFlavor, type SimdPreference } from './wasm-modules.js';
+
+type Tf = typeof TF;
+
+export interface WasmKernelOptions {
+  /** 'auto' (default): the relaxed-SIMD FMA GEMM when this runtime has it, else the plain one. */
+  readonly simd?: SimdPreference;
+}
+
+export interface WasmKernelStatus {
+  /** Kernel names now ours on the wasm backend. */
+  readonly kernels: readonly string[];
+  readonly flavor: SimdFlavor;
+}
+
+const kDefaults: Required<WasmKernelOptions> = Object.freeze({ simd: 'auto' });
+const kSimdChoices: readonly SimdPreference[] = ['auto', 'relaxed', 'plain'];
+
+interface Registration {
+  readonly tf: Tf;
+  readonly flavor: SimdFlavor;
+  readonly configs: TF.KernelConfig[];
+  /** Per backend object: its GEMM, or null when its memory cannot be reached (reason in `unreachable`). */
+  readonly gemms: WeakMap<object, Gemm | null>;
+  /** The same GEMMs, to give their scratch back on restore. */
+  readonly created: Gemm[];
+}
+
+let current: Registration | null = null;
+/** tfjs's own kernels, as found before the first registration (never ours). */
+const originals = new Map<string, TF.KernelConfig>();
+let unreachable: string | null = null;
+
+function gemmFor(reg: Registration, backend: WasmBackend): Gemm | null {
+  let gemm = reg.gemms.get(backend);
+  if (gemm === undefined) {
+    const mem = backendMemory(backend);
+    if (mem instanceof Error) unreachable = mem.message;
+    gemm = mem instanceof Error ? null : new Gemm(mem.memory, mem, reg.flavor);
+    reg.gemms.set(backend, gemm);
+    if (gemm !== null) reg.created.push(gemm);
+  }
+  return gemm;
+}
+
+function original(kernelName: string): TF.KernelConfig {
+  const config = originals.get(kernelName);
+  if (config === undefined) throw new Error(`tfjs has no wasm kernel ${kernelName} to fall back to`);
+  return config;
+}
+
+/**
+ * Make our kernels the wasm backend's (idempotent; a different `simd` choice re-registers). Call it before
+ * or after the backend starts: each kernel binds to a backend on its first call.
+ */
+export function registerWasmKernels(tf: Tf, options: WasmKernelOptions = {}): WasmKernelStatus {
+  const o = { ...kDefaults, ...options };
+  if (!kSimdChoices.includes(o.simd)) throw new RangeError(`options.simd must be one of ${kSimdChoices.join(', ')}, got ${JSON.stringify(o.simd)}`);
+  const flavor = resolveFlavor(o.simd);
+  if (current !== null && current.tf === tf && current.flavor === flavor) return status(current);
+  if (current !== null) restoreTfjsKernels(current.tf);
+  const reg: Registration = { tf, flavor, configs: [], gemms: new WeakMap(), created: [] };
+  reg.configs.push(...matMulKernels({ tf, gemmFor: (backend) => gemmFor(reg, backend), original }));
+  for (const config of reg.configs) {
+    const theirs = tf.getKernel(config.kernelName, 'wasm');
+    if (theirs !== undefined) {
+      originals.set(config.kernelName, theirs);
+      tf.unregisterKernel(config.kernelName, 'wasm');
+    }
+    tf.registerKernel(config);
+  }
+  current = reg;
+  return status(reg);
+}
+
+/** Put tfjs's own kernels back (no-op when ours are not registered). */
+export function restoreTfjsKernels(tf: Tf): void {
+  if (current === null || current.tf !== tf) return;
+  for (const config of current.configs) {
+    tf.unregisterKernel(config.kernelName, 'wasm');
+    const theirs = originals.get(config.kernelName);
+    if (theirs !== undefined) tf.registerKernel(theirs);
+  }
+  for (const gemm of current.created) gemm.release();
+  current = null;
+}
+
+function status(reg: Registration): WasmKernelStatus {
+  return { kernels: reg.configs.map((c) => c.kernelName), flavor: reg.flavor };
+}
+
+/** Why our kernels fell back to tfjs's on some backend (null when they never had to). */
+export function unreachableReason(): string | null {
+  return unreachable;
+}
