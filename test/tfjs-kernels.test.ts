@@ -244,7 +244,7 @@ describe(`tfjs kernels on the wasm backend, seed ${seed}`, function () {
     it('a backend whose memory cannot be reached: every call goes to the original kernel', () => {
       const calls: string[] = [];
       const original = (name: string): TF.KernelConfig => ({ kernelName: name, backendName: 'wasm', kernelFunc: () => (calls.push(name), { dataId: {}, shape: [1, 1], dtype: 'float32' }) });
-      const [batch, fused] = matMulKernels({ tf, gemmFor: () => null, original });
+      const [batch, fused] = matMulKernels({ tf, instancesFor: () => null, original });
       const inputs = { a: { dataId: {}, shape: [1, 1], dtype: 'float32' }, b: { dataId: {}, shape: [1, 1], dtype: 'float32' } } as unknown as TF.NamedTensorInfoMap;
       batch.kernelFunc({ inputs, backend: {} as TF.KernelBackend, attrs: { transposeA: false, transposeB: false } });
       fused.kernelFunc({ inputs, backend: {} as TF.KernelBackend, attrs: { transposeA: false, transposeB: false, activation: 'relu' } });

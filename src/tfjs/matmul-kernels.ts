@@ -6,10 +6,9 @@
 // inputs and unknown activations go to tfjs's own kernel unchanged.
 
 import type * as TF from '@tensorflow/tfjs-core';
-import type { Gemm, GemmActivation } from './gemm.js';
-import { addressOf, type WasmBackend } from './wasm-backend.js';
-
-type Tf = typeof TF;
+import type { GemmActivation } from './gemm.js';
+import { runOriginal, sizeOf, wasmKernel, type KernelArgs, type KernelContext, type Tf } from './kernel-context.js';
+import { addressOf } from './wasm-backend.js';
 
 /** Where the matrices of one matmul call are: shapes, and each output batch's element offsets into a and b. */
 export interface MatMulGeometry {
@@ -40,9 +39,9 @@ export function matMulGeometry(tf: Tf, aShape: readonly number[], bShape: readon
   const bBatch = bShape.slice(0, -2);
   const batchShape = tf.broadcast_util.assertAndGetBroadcastShape(aBatch, bBatch);
   const outShape = [...batchShape, m, n];
-  const batches = batchShape.reduce((p, d) => p * d, 1);
-  const bCount = bBatch.reduce((p, d) => p * d, 1);
-  const aCount = aBatch.reduce((p, d) => p * d, 1);
+  const batches = sizeOf(batchShape);
+  const bCount = sizeOf(bBatch);
+  const aCount = sizeOf(aBatch);
   if (batches > 1 && bCount === 1 && aCount === batches && !transposeA) {
     return { m: m * batches, n, k, outShape, batches: 1, aOffsets: [0], bOffsets: [0] };
   }
@@ -75,15 +74,6 @@ export function matMulGeometry(tf: Tf, aShape: readonly number[], bShape: readon
   return { m, n, k, outShape, batches, aOffsets, bOffsets };
 }
 
-/** What the kernels need from the registration: the GEMM of a backend, and tfjs's own kernels. */
-export interface MatMulKernelContext {
-  readonly tf: Tf;
-  /** Our GEMM over this backend's memory, or null when it cannot run there (then tfjs's kernel runs). */
-  gemmFor(backend: WasmBackend): Gemm | null;
-  /** tfjs's own kernel for this name on the wasm backend (as registered before ours). */
-  original(kernelName: string): TF.KernelConfig;
-}
-
 /** tfjs's default slope for fused leakyrelu (tf.fused.matMul's leakyreluAlpha). */
 const kLeakyReluAlpha = 0.2;
 const kInKernel = new Set(['linear', 'relu', 'relu6', 'leakyrelu']);
@@ -105,19 +95,18 @@ interface MatMulAttrs {
 
 /** How a bias of this shape fits the GEMM: one value per column, one value, or not at all (added afterwards). */
 function biasFit(bias: TF.TensorInfo, n: number): 'n' | 1 | null {
-  const size = bias.shape.reduce((p, d) => p * d, 1);
+  const size = sizeOf(bias.shape);
   if (size === 1) return 1;
   const last = bias.shape[bias.shape.length - 1];
   return last === n && size === n ? 'n' : null;
 }
 
-function runMatMul(ctx: MatMulKernelContext, kernelName: string, inputs: MatMulInputs, backend: WasmBackend, attrs: MatMulAttrs): TF.TensorInfo {
+function runMatMul(ctx: KernelContext, kernelName: string, args: KernelArgs<MatMulInputs, MatMulAttrs>): TF.TensorInfo {
+  const { inputs, backend, attrs } = args;
   const { a, b } = inputs;
   const activation = attrs.activation ?? 'linear';
-  const gemm = a.dtype === 'float32' && b.dtype === 'float32' && (activation === 'linear' || activation in kAfterKernel) ? ctx.gemmFor(backend) : null;
-  if (gemm === null) {
-    return ctx.original(kernelName).kernelFunc({ inputs: inputs as unknown as TF.NamedTensorInfoMap, backend: backend as unknown as TF.KernelBackend, attrs: attrs as unknown as TF.NamedAttrMap }) as TF.TensorInfo;
-  }
+  const gemm = a.dtype === 'float32' && b.dtype === 'float32' && (activation === 'linear' || activation in kAfterKernel) ? ctx.instancesFor(backend)?.gemm : undefined;
+  if (gemm === undefined) return runOriginal(ctx, kernelName, args);
   const g = matMulGeometry(ctx.tf, a.shape, b.shape, attrs.transposeA, attrs.transposeB);
   const bias = inputs.bias ?? null;
   const fit = bias === null ? null : biasFit(bias, g.n);
@@ -155,11 +144,6 @@ function runMatMul(ctx: MatMulKernelContext, kernelName: string, inputs: MatMulI
 }
 
 /** The two kernel configs, bound to a registration's context. */
-export function matMulKernels(ctx: MatMulKernelContext): TF.KernelConfig[] {
-  const config = (kernelName: string): TF.KernelConfig => ({
-    kernelName,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => runMatMul(ctx, kernelName, inputs as unknown as MatMulInputs, backend as unknown as WasmBackend, attrs as unknown as MatMulAttrs),
-  });
-  return [config('BatchMatMul'), config('_FusedMatMul')];
+export function matMulKernels(ctx: KernelContext): TF.KernelConfig[] {
+  return ['BatchMatMul', '_FusedMatMul'].map((name) => wasmKernel<MatMulInputs, MatMulAttrs>(ctx, name, (args) => runMatMul(ctx, name, args)));
 }

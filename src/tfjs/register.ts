@@ -4,12 +4,15 @@
 // is per module instance, and every worker thread loads its own.
 
 import type * as TF from '@tensorflow/tfjs-core';
+import { elementwiseKernels } from './elementwise-kernels.js';
+import { gatherKernels } from './gather-kernels.js';
 import { Gemm } from './gemm.js';
+import type { Instances, KernelContext, Tf } from './kernel-context.js';
 import { matMulKernels } from './matmul-kernels.js';
+import { Ops } from './ops.js';
+import { reduceKernels } from './reduce-kernels.js';
 import { backendMemory, type WasmBackend } from './wasm-backend.js';
 import { resolveFlavor, type SimdFlavor, type SimdPreference } from './wasm-modules.js';
-
-type Tf = typeof TF;
 
 export interface WasmKernelOptions {
   /** 'auto' (default): the relaxed-SIMD FMA GEMM when this runtime has it, else the plain one. */
@@ -29,10 +32,10 @@ interface Registration {
   readonly tf: Tf;
   readonly flavor: SimdFlavor;
   readonly configs: TF.KernelConfig[];
-  /** Per backend object: its GEMM, or null when its memory cannot be reached (reason in `unreachable`). */
-  readonly gemms: WeakMap<object, Gemm | null>;
-  /** The same GEMMs, to give their scratch back on restore. */
-  readonly created: Gemm[];
+  /** Per backend object: our instances, or null when its memory cannot be reached (reason in `unreachable`). */
+  readonly instances: WeakMap<object, Instances | null>;
+  /** The same instances, to give the GEMM scratch back on restore. */
+  readonly created: Instances[];
 }
 
 let current: Registration | null = null;
@@ -40,16 +43,16 @@ let current: Registration | null = null;
 const originals = new Map<string, TF.KernelConfig>();
 let unreachable: string | null = null;
 
-function gemmFor(reg: Registration, backend: WasmBackend): Gemm | null {
-  let gemm = reg.gemms.get(backend);
-  if (gemm === undefined) {
+function instancesFor(reg: Registration, backend: WasmBackend): Instances | null {
+  let found = reg.instances.get(backend);
+  if (found === undefined) {
     const mem = backendMemory(backend);
     if (mem instanceof Error) unreachable = mem.message;
-    gemm = mem instanceof Error ? null : new Gemm(mem.memory, mem, reg.flavor);
-    reg.gemms.set(backend, gemm);
-    if (gemm !== null) reg.created.push(gemm);
+    found = mem instanceof Error ? null : { gemm: new Gemm(mem.memory, mem, reg.flavor), ops: new Ops(mem.memory) };
+    reg.instances.set(backend, found);
+    if (found !== null) reg.created.push(found);
   }
-  return gemm;
+  return found;
 }
 
 function original(kernelName: string): TF.KernelConfig {
@@ -68,8 +71,9 @@ export function registerWasmKernels(tf: Tf, options: WasmKernelOptions = {}): Wa
   const flavor = resolveFlavor(o.simd);
   if (current !== null && current.tf === tf && current.flavor === flavor) return status(current);
   if (current !== null) restoreTfjsKernels(current.tf);
-  const reg: Registration = { tf, flavor, configs: [], gemms: new WeakMap(), created: [] };
-  reg.configs.push(...matMulKernels({ tf, gemmFor: (backend) => gemmFor(reg, backend), original }));
+  const reg: Registration = { tf, flavor, configs: [], instances: new WeakMap(), created: [] };
+  const ctx: KernelContext = { tf, instancesFor: (backend) => instancesFor(reg, backend), original };
+  reg.configs.push(...matMulKernels(ctx), ...reduceKernels(ctx), ...elementwiseKernels(ctx), ...gatherKernels(ctx));
   for (const config of reg.configs) {
     const theirs = tf.getKernel(config.kernelName, 'wasm');
     if (theirs !== undefined) {
@@ -90,7 +94,7 @@ export function restoreTfjsKernels(tf: Tf): void {
     const theirs = originals.get(config.kernelName);
     if (theirs !== undefined) tf.registerKernel(theirs);
   }
-  for (const gemm of current.created) gemm.release();
+  for (const { gemm } of current.created) gemm.release();
   current = null;
 }
 
