@@ -13,7 +13,7 @@
 import { expect } from 'chai';
 import { Worker } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs-core';
-import { initTf, tf } from '../src/train/tf.js';
+import { initTf, tf } from '../src/tfjs/tf.js';
 import { registerWasmKernels, restoreTfjsKernels } from '../src/tfjs/register.js';
 import { matMulKernels } from '../src/tfjs/matmul-kernels.js';
 import { compileModule } from '../src/tfjs/wasm-modules.js';

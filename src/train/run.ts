@@ -10,16 +10,20 @@
 // (the CLI exits 130 / 143).
 
 import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { newestValidCheckpoint, removeStaleTemps, saveInRunDir, verifyCheckpointFile, type VerifiedCheckpoint } from './checkpoint-store.js';
-import { loadConfigFile, ConfigError, type TrainConfig } from './config.js';
+import { loadConfigFile, ConfigError, warmupCutNote, type TrainConfig } from './config.js';
 import { lossCurveSvg, type CurvePoint } from './loss-curve.js';
 import { describeNonFinite, type NonFiniteReport } from './non-finite.js';
 import { Trainer, checkpointConfig } from './trainer.js';
 
+/** What `shardtrain train` trains without --config: the character-level LM of first names. */
+export const kDefaultConfig = relative(process.cwd(), fileURLToPath(new URL('../../../config/char-lm.json', import.meta.url)));
+
 export interface RunOptions {
-  /** Path of a config file (optional with `resume`: the checkpoint's config is used). */
+  /** Path of a config file (default: the built-in config/char-lm.json; with `resume`: the checkpoint's config). */
   configPath?: string;
   threads?: number;
   /** Train until this step (overrides config.steps, and so the schedule's default totalSteps). */
@@ -85,17 +89,23 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
   const warn = options.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
   const checkpoint = options.resume === undefined ? undefined : resolveResume(options.resume, warn);
   let config: TrainConfig;
-  if (options.configPath !== undefined) config = loadConfigFile(options.configPath);
-  else if (checkpoint !== undefined) config = checkpointConfig(checkpoint);
-  else throw new ConfigError('train needs --config FILE (or --resume DIR)');
+  let configPath = options.configPath;
+  if (configPath === undefined && checkpoint === undefined) {
+    configPath = kDefaultConfig;
+    log(`shardtrain: no --config given: training the built-in default, ${configPath}`);
+  }
+  if (configPath !== undefined) config = loadConfigFile(configPath);
+  else config = checkpointConfig(checkpoint!);
   if (options.steps !== undefined) {
     if (!Number.isInteger(options.steps) || options.steps < 1) throw new ConfigError(`--steps must be a positive integer, got ${options.steps}`);
     config = { ...config, steps: options.steps };
   }
-  const out = options.out ?? (options.resume !== undefined && statSync(options.resume).isDirectory() ? options.resume : defaultOut(config, options.configPath));
+  const out = options.out ?? (options.resume !== undefined && statSync(options.resume).isDirectory() ? options.resume : defaultOut(config, configPath));
+  const cut = warmupCutNote(config);
+  if (cut) log(cut);
 
   // Everything is checked (config, model module, checkpoint names and shapes) before the run directory is touched.
-  const trainer = await Trainer.create({ config, threads: options.threads, resume: checkpoint, where: options.configPath ? `config ${options.configPath}` : 'config' });
+  const trainer = await Trainer.create({ config, threads: options.threads, resume: checkpoint, where: configPath ? `config ${configPath}` : 'config' });
   const stop = options.stopSignal ?? { stopped: false };
   let bar: cliProgress.SingleBar | null = null;
   try {

@@ -11,9 +11,8 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { normalizedWeightDecay } from '../../optim/decay-rules.js';
-import { loadConfigFile, type TrainConfig } from '../config.js';
-import { checkDataSet, loadModelModule, modelModuleUrl, modelTensors } from '../model-module.js';
-import { initTf, tf, tfl } from '../tf.js';
+import { loadConfigFile, warmupCutNote, type TrainConfig } from '../config.js';
+import { startModel } from '../model-module.js';
 import { buildGrid, describeExclusion, type GridRun } from './grid.js';
 import { checkOutDir, kCompareKind, resolveCompareOptions, type CompareOptions } from './options.js';
 import { heatmapSvg, lossCurvesSvg } from './plots.js';
@@ -50,18 +49,9 @@ function rebuildCommand(o: CompareOptions, out: string): string {
 
 /** What the summary says about the model and data, read once on this thread (no pool). */
 async function describeModel(config: TrainConfig): Promise<{ trainExamples: number; evalExamples: number; params: number; names: string[] }> {
-  await initTf(config.backend);
-  const url = modelModuleUrl(config.model.module);
-  const mod = await loadModelModule(url);
-  const data = await mod.loadData({ options: config.model.options, seed: config.seed });
-  const counts = checkDataSet(data, url);
-  const model = mod.createModel({ tf, tfl, options: config.model.options, seed: config.seed });
-  try {
-    const tensors = modelTensors(model, url);
-    return { trainExamples: counts.train, evalExamples: counts.eval, params: tensors.reduce((a, t) => a + t.size, 0), names: tensors.map((t) => t.name) };
-  } finally {
-    model.dispose();
-  }
+  const { model, tensors, counts } = await startModel({ module: config.model.module, options: config.model.options, seed: config.seed, backend: config.backend });
+  model.dispose();
+  return { trainExamples: counts.train, evalExamples: counts.eval, params: tensors.reduce((a, t) => a + t.size, 0), names: tensors.map((t) => t.name) };
 }
 
 /** The exclusion example in one paragraph of numbers: main series against the toggled one, per λ. */
@@ -121,6 +111,8 @@ export async function runCompare(options: CompareRunOptions): Promise<CompareSum
       `${grid.some((r) => r.exclusionExample) ? ` + ${grid.filter((r) => r.exclusionExample).length} exclusion-rule runs` : ''}), ` +
       `${base.steps} steps of batch ${base.batchSize} each on ${threads} threads; ${model.params} params; output ${out}`,
   );
+  const cut = warmupCutNote(base);
+  if (cut) log(cut);
   const progress = new GridProgress(grid.length, base.steps, options.progress ?? process.stderr.isTTY === true, log);
   const results: RunResult[] = [];
   try {
