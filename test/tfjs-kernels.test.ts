@@ -253,6 +253,28 @@ describe(`tfjs kernels on the wasm backend, seed ${seed}`, function () {
 
     it('bad options give one-line errors', () => {
       expect(() => registerWasmKernels(tf, { simd: 'fast' as 'auto' })).to.throw(RangeError, 'options.simd must be one of auto, relaxed, plain, got "fast"');
+      expect(() => registerWasmKernels(tf, { use: 'mine' as 'ours' })).to.throw(RangeError, 'options.use must be one of ours, tfjs, got "mine"');
+      process.env.SHARDTRAIN_WASM_KERNELS = 'yes';
+      try {
+        expect(() => registerWasmKernels(tf)).to.throw(RangeError, 'SHARDTRAIN_WASM_KERNELS must be one of ours, tfjs, got "yes"');
+      } finally {
+        delete process.env.SHARDTRAIN_WASM_KERNELS;
+      }
+    });
+
+    it("use: 'tfjs' (or SHARDTRAIN_WASM_KERNELS=tfjs) leaves tfjs's kernels in place", () => {
+      const ours = tf.getKernel('BatchMatMul', 'wasm');
+      expect(registerWasmKernels(tf, { use: 'tfjs' }).kernels).to.deep.equal([]);
+      const theirs = tf.getKernel('BatchMatMul', 'wasm');
+      expect(theirs).to.not.equal(ours);
+      process.env.SHARDTRAIN_WASM_KERNELS = 'tfjs';
+      try {
+        expect(registerWasmKernels(tf).kernels).to.deep.equal([]);
+        expect(tf.getKernel('BatchMatMul', 'wasm')).to.equal(theirs);
+      } finally {
+        delete process.env.SHARDTRAIN_WASM_KERNELS;
+      }
+      expect(registerWasmKernels(tf).kernels).to.include.members(['BatchMatMul', '_FusedMatMul', 'Sum', 'Mean', 'Tanh', 'GatherV2']);
     });
   });
 

@@ -17,16 +17,22 @@ import { resolveFlavor, type SimdFlavor, type SimdPreference } from './wasm-modu
 export interface WasmKernelOptions {
   /** 'auto' (default): the relaxed-SIMD FMA GEMM when this runtime has it, else the plain one. */
   readonly simd?: SimdPreference;
+  /**
+   * 'ours' or 'tfjs' (tfjs's own kernels stay: a baseline for benchmarks, a way out should ours misbehave).
+   * Default: the environment variable SHARDTRAIN_WASM_KERNELS, else 'ours'. Worker threads inherit it.
+   */
+  readonly use?: 'ours' | 'tfjs';
 }
 
 export interface WasmKernelStatus {
-  /** Kernel names now ours on the wasm backend. */
+  /** Kernel names now ours on the wasm backend (none when tfjs's own were asked for). */
   readonly kernels: readonly string[];
   readonly flavor: SimdFlavor;
 }
 
-const kDefaults: Required<WasmKernelOptions> = Object.freeze({ simd: 'auto' });
+const kEnvUse = 'SHARDTRAIN_WASM_KERNELS';
 const kSimdChoices: readonly SimdPreference[] = ['auto', 'relaxed', 'plain'];
+const kUseChoices: readonly string[] = ['ours', 'tfjs'];
 
 interface Registration {
   readonly tf: Tf;
@@ -66,9 +72,16 @@ function original(kernelName: string): TF.KernelConfig {
  * or after the backend starts: each kernel binds to a backend on its first call.
  */
 export function registerWasmKernels(tf: Tf, options: WasmKernelOptions = {}): WasmKernelStatus {
-  const o = { ...kDefaults, ...options };
+  const fromEnv = process.env[kEnvUse];
+  if (fromEnv !== undefined && !kUseChoices.includes(fromEnv)) throw new RangeError(`${kEnvUse} must be one of ${kUseChoices.join(', ')}, got ${JSON.stringify(fromEnv)}`);
+  const o = { simd: 'auto' as SimdPreference, use: (fromEnv ?? 'ours') as 'ours' | 'tfjs', ...options };
   if (!kSimdChoices.includes(o.simd)) throw new RangeError(`options.simd must be one of ${kSimdChoices.join(', ')}, got ${JSON.stringify(o.simd)}`);
+  if (!kUseChoices.includes(o.use)) throw new RangeError(`options.use must be one of ${kUseChoices.join(', ')}, got ${JSON.stringify(o.use)}`);
   const flavor = resolveFlavor(o.simd);
+  if (o.use === 'tfjs') {
+    restoreTfjsKernels(tf);
+    return { kernels: [], flavor };
+  }
   if (current !== null && current.tf === tf && current.flavor === flavor) return status(current);
   if (current !== null) restoreTfjsKernels(current.tf);
   const reg: Registration = { tf, flavor, configs: [], instances: new WeakMap(), created: [] };
