@@ -109,7 +109,8 @@ async function main(): Promise<void> {
     `${args.config}: micro-batch ${n} (batch ${config.batchSize} / ${args.replicas} replicas), backend ${backend}, kernels ${args.kernels}; ` +
       `best of ${args.steps} steps; load average ${loadavg()[0].toFixed(2)}\n\n` +
       `| phase | best ms |\n|---|---:|\n| params → variables (assign) | ${best(phases.load)} |\n| forward + backward (variableGrads) | ${best(phases.grad)} |\n` +
-      `| gradients → host (dataSync) | ${best(phases.copyOut)} |\n| step | ${total.toFixed(2)} |\n| step, CPU time (mean) | ${cpuMsPerStep.toFixed(2)} |\n\n` +
+      `| gradients → host (dataSync) | ${best(phases.copyOut)} |\n| step | ${total.toFixed(2)} |\n` +
+      `| step, median wall time | ${median(phases.total).toFixed(2)} |\n| step, CPU time of the process (mean; GC threads included) | ${cpuMsPerStep.toFixed(2)} |\n\n` +
       `| kernel (inputs) | calls | ms (median) | share of kernel time |\n|---|---:|---:|---:|\n`,
   );
   for (const r of rows) process.stdout.write(`| ${r.k} | ${r.count} | ${r.ms.toFixed(3)} | ${((100 * r.ms) / kernelSum).toFixed(1)} % |\n`);

@@ -1,4 +1,4 @@
-// Our Sum, Mean, Tanh and GatherV2: the wasm loops on a memory of their own (NaN-poisoned, fenced outputs)
+// Our Sum, Mean, Tanh, GatherV2, Identity and Cast: the wasm loops on a memory of their own (NaN-poisoned, fenced outputs)
 // against float64, then the tfjs kernels on the wasm backend against float64 and the cpu backend, and what
 // goes to tfjs's own kernels. SHARDTRAIN_SEED=… replays a run.
 //
@@ -141,7 +141,7 @@ describe('reductionRuns: which loop a Sum/Mean becomes', () => {
   });
 });
 
-describe(`Sum, Mean, Tanh, GatherV2 on the wasm backend, seed ${seed}`, function () {
+describe(`Sum, Mean, Tanh, GatherV2, Identity, Cast on the wasm backend, seed ${seed}`, function () {
   this.timeout(60000);
   before(async () => {
     expect(await initTf('wasm')).to.equal('wasm');
@@ -221,6 +221,23 @@ describe(`Sum, Mean, Tanh, GatherV2 on the wasm backend, seed ${seed}`, function
       expect(wasm).to.deep.equal(cpu);
     });
   }
+
+  it('Identity and Cast to the same dtype share the input\'s buffer (no new buffer), and outlive the input', () => {
+    const x = tf.tensor2d([1.5, -2, 3, 4.25], [2, 2]);
+    const buffers = tf.memory().numDataBuffers;
+    const copies = [tf.clone(x), tf.cast(x, 'float32'), tf.engine().runKernel('Identity', { x }) as TF.Tensor];
+    expect(tf.memory().numDataBuffers, 'no new buffer').to.equal(buffers);
+    x.dispose();
+    copies.forEach((c) => expect(Array.from(c.dataSync())).to.deep.equal([1.5, -2, 3, 4.25]));
+    copies.forEach((c) => c.dispose());
+    expect(tf.memory().numDataBuffers, 'the shared buffer goes with the last tensor').to.equal(buffers - 1);
+  });
+
+  it("Cast to another dtype: tfjs's kernel (float32 → int32 truncates)", async () => {
+    const { wasm, cpu } = await onBoth(() => tf.tidy(() => Array.from(tf.cast(tf.tensor1d([1.7, -2.5, 0, 3]), 'int32').dataSync())));
+    expect(wasm).to.deep.equal(cpu);
+    expect(wasm).to.deep.equal([1, -2, 0, 3]);
+  });
 
   it("an index out of range: tfjs's own error", () => {
     const gather = () => tf.tidy(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([0, 3], 'int32')).dataSync());

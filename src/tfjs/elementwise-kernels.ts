@@ -1,13 +1,23 @@
 // Elementwise kernels: Tanh (tfjs's wasm Tanh calls the C library's tanhf once per element; ours is four
-// lanes at a time, within 3 ulps, see ops.wat).
+// lanes at a time, within 3 ulps, see ops.wat), and Identity and Cast to the same dtype, which tfjs's wasm
+// backend answers with a fresh copy (malloc + copy of the whole tensor, 59 times in a char-lm-large step):
+// ours hand out the input's buffer with one more reference, as tfjs's cpu backend does for Identity and the
+// wasm backend for Reshape (no kernel writes into its inputs, so sharing is safe).
 
 import type * as TF from '@tensorflow/tfjs-core';
-import { runOriginal, sizeOf, wasmKernel, type KernelContext } from './kernel-context.js';
-import { addressOf } from './wasm-backend.js';
+import { runOriginal, sizeOf, wasmKernel, type KernelArgs, type KernelContext } from './kernel-context.js';
+import { addressOf, type WasmBackend } from './wasm-backend.js';
+
+type X = { x: TF.TensorInfo };
+
+function share(backend: WasmBackend, x: TF.TensorInfo): TF.TensorInfo {
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
 
 export function elementwiseKernels(ctx: KernelContext): TF.KernelConfig[] {
   return [
-    wasmKernel<{ x: TF.TensorInfo }, Record<string, never>>(ctx, 'Tanh', (args) => {
+    wasmKernel<X, Record<string, never>>(ctx, 'Tanh', (args) => {
       const { inputs: { x }, backend } = args;
       const ops = x.dtype === 'float32' ? ctx.instancesFor(backend)?.ops : undefined;
       if (ops === undefined) return runOriginal(ctx, 'Tanh', args);
@@ -15,5 +25,8 @@ export function elementwiseKernels(ctx: KernelContext): TF.KernelConfig[] {
       ops.tanh(addressOf(backend, x), addressOf(backend, out), sizeOf(x.shape));
       return out;
     }),
+    wasmKernel<X, Record<string, never>>(ctx, 'Identity', (args) => (args.inputs.x.dtype === 'string' ? runOriginal(ctx, 'Identity', args) : share(args.backend, args.inputs.x))),
+    wasmKernel<X, { dtype: TF.DataType }>(ctx, 'Cast', (args: KernelArgs<X, { dtype: TF.DataType }>) =>
+      args.inputs.x.dtype === args.attrs.dtype && args.inputs.x.dtype !== 'string' ? share(args.backend, args.inputs.x) : runOriginal(ctx, 'Cast', args)),
   ];
 }

@@ -21,6 +21,8 @@ export interface WasmBackend {
   readonly dataIdMap: { get(dataId: TF.DataId): TensorRecord };
   makeOutput(shape: number[], dtype: TF.DataType): TF.TensorInfo;
   disposeData(dataId: TF.DataId, force?: boolean): boolean;
+  /** One more tensor refers to this data (disposeData frees it when the last one goes). */
+  incRef(dataId: TF.DataId): void;
 }
 
 /** Byte offset of a tensor's data in the backend's memory. */
