@@ -1,10 +1,10 @@
-// Our Sum, Mean, Tanh, GatherV2, Identity and Cast: the wasm loops on a memory of their own (NaN-poisoned, fenced outputs)
+// Our Sum, Mean, Tanh, Exp, GatherV2, Identity and Cast: the wasm loops on a memory of their own (NaN-poisoned, fenced outputs)
 // against float64, then the tfjs kernels on the wasm backend against float64 and the cpu backend, and what
 // goes to tfjs's own kernels. SHARDTRAIN_SEED=… replays a run.
 //
 // Tolerances: a float32 sum of n terms in any order is within γₙ₋₁·Σ|terms| of exact (γₙ = n·u/(1 − n·u),
-// u = 2⁻²⁴), and a Mean adds one rounding of the division. Our tanh is within 3 ulps (derivation in ops.wat);
-// the cpu backend's (Math.tanh, rounded once) within half an ulp.
+// u = 2⁻²⁴), and a Mean adds one rounding of the division. Our tanh and exp are within 3 and 2 ulps
+// (derivations in map.wat.mjs); the cpu backend's (Math.tanh, Math.exp, rounded once) within half an ulp.
 
 import { expect } from 'chai';
 import type * as TF from '@tensorflow/tfjs-core';
@@ -111,6 +111,34 @@ describe(`wasm ops on a memory of their own, seed ${seed}`, () => {
     expect(y.map((v) => (Object.is(v, -0) ? '-0' : String(v)))).to.deep.equal(['NaN', '0', '-0', '1', '-1', '1', '-1', String(Math.fround(1e-40))]);
   });
 
+  it('exp: within 2 ulps of Math.exp wherever the result is a normal float32 (every 1024th float32 in [−104, 89]); 0 and ∞ beyond', () => {
+    const lo = new Uint32Array(new Float32Array([-104]).buffer)[0];
+    const hi = new Uint32Array(new Float32Array([89]).buffer)[0];
+    const xs: number[] = [];
+    for (let b = 0; b < hi; b += 1024) xs.push(new Float32Array(new Uint32Array([b]).buffer)[0]);
+    for (let b = 0x80000000; b < lo; b += 1024) xs.push(new Float32Array(new Uint32Array([b]).buffer)[0]);
+    heap().set(xs, kIn / 4);
+    const fences = poison(xs.length);
+    ops.exp(kIn, kOut, xs.length);
+    fences();
+    const y = heap().subarray(kOut / 4, kOut / 4 + xs.length);
+    let worst = 0;
+    xs.forEach((x, i) => {
+      const want = Math.exp(x);
+      // above float32's range (beyond FLT_MAX + ½ ulp, where rounding goes to ∞): +∞
+      if (want > 3.4028235677973366e38) return void expect(y[i], `exp(${x})`).to.equal(Infinity);
+      const normal = want >= 2 ** -126;
+      // below the normal range the result rounds once into the subnormals: within one subnormal step
+      const err = Math.abs(y[i] - want) / (normal ? ulp(want) : 2 ** -149);
+      if (!(err <= (normal ? 2 : 1))) expect.fail(`exp(${x}) = ${y[i]}, Math.exp ${want}: ${err} ulps`);
+      if (normal) worst = Math.max(worst, err);
+    });
+    expect(worst).to.be.greaterThan(0);
+    heap().set([NaN, -Infinity, Infinity, 89, -105, 0, -0], kIn / 4);
+    ops.exp(kIn, kOut, 7);
+    expect(Array.from(heap().subarray(kOut / 4, kOut / 4 + 7))).to.deep.equal([NaN, 0, Infinity, Infinity, 0, 1, 1]);
+  });
+
   it('gatherRows copies whole rows, and writes nothing when an id is out of range', () => {
     const table = Float32Array.from({ length: 5 * 3 }, (_, i) => i);
     heap().set(table, kIn / 4);
@@ -141,7 +169,7 @@ describe('reductionRuns: which loop a Sum/Mean becomes', () => {
   });
 });
 
-describe(`Sum, Mean, Tanh, GatherV2, Identity, Cast on the wasm backend, seed ${seed}`, function () {
+describe(`Sum, Mean, Tanh, Exp, GatherV2, Identity, Cast on the wasm backend, seed ${seed}`, function () {
   this.timeout(60000);
   before(async () => {
     expect(await initTf('wasm')).to.equal('wasm');
@@ -202,6 +230,12 @@ describe(`Sum, Mean, Tanh, GatherV2, Identity, Cast on the wasm backend, seed ${
     const x = randomArray(1001, rng(seed ^ 0x7a), 6);
     const { wasm, cpu } = await onBoth(() => tf.tidy(() => tf.tanh(tf.tensor1d(x)).dataSync() as Float32Array));
     wasm.forEach((v, i) => expect(Math.abs(v - cpu[i]), `tanh(${x[i]})`).to.be.at.most(3.5 * ulp(cpu[i])));
+  });
+
+  it('tf.exp: within 2.5 ulps of the cpu backend (2 ours, ½ its rounding of Math.exp), odd length', async () => {
+    const x = randomArray(1001, rng(seed ^ 0xe4), 30);
+    const { wasm, cpu } = await onBoth(() => tf.tidy(() => tf.exp(tf.tensor1d(x)).dataSync() as Float32Array));
+    wasm.forEach((v, i) => expect(Math.abs(v - cpu[i]), `exp(${x[i]})`).to.be.at.most(2.5 * ulp(cpu[i])));
   });
 
   const gathers: ReadonlyArray<{ what: string; shape: number[]; dtype: 'float32' | 'int32'; indices: number[]; indicesShape: number[]; axis: number; batchDims?: number }> = [
