@@ -283,6 +283,35 @@ describe(`Sum, Mean, Tanh, Exp, GatherV2, Identity, Cast on the wasm backend, se
     expect(ours).to.equal(theirs);
   });
 
+  for (const backend of ['wasm', 'cpu'] as const) {
+    it(`Sum and Mean gradients (ours: ones from Fill) give tfjs's bits exactly, on ${backend}`, async () => {
+      const next = rng(seed ^ 0x5a);
+      const x = randomArray(6 * 7 * 5, next);
+      const c = [randomArray(6 * 7, next), randomArray(7 * 5, next), randomArray(1, next)];
+      const grads = () => tf.tidy(() => {
+        const f = (t: TF.Tensor) => tf.addN([
+          tf.sum(tf.mul(tf.mean(t, -1), tf.tensor2d(c[0], [6, 7]))),
+          tf.sum(tf.mul(tf.sum(t, 0), tf.tensor2d(c[1], [7, 5]))),
+          tf.mul(tf.mean(t), tf.scalar(c[2][0])),
+          tf.sum(tf.mul(tf.mean(t, [0, 2], true), tf.tensor3d(c[0].slice(0, 7), [1, 7, 1]))),
+        ]) as TF.Scalar;
+        return Array.from(tf.grad(f)(tf.tensor3d(x, [6, 7, 5])).dataSync());
+      });
+      await tf.setBackend(backend);
+      try {
+        registerWasmKernels(tf);
+        const ours = grads();
+        restoreTfjsKernels(tf);
+        const theirs = grads();
+        registerWasmKernels(tf);
+        expect(Buffer.from(Float32Array.from(ours).buffer).equals(Buffer.from(Float32Array.from(theirs).buffer))).to.equal(true);
+        expect(ours.some((v) => v !== 0)).to.equal(true);
+      } finally {
+        await tf.setBackend('wasm');
+      }
+    });
+  }
+
   it('gradients of embedding → tanh → sums (gather, tanh, Sum over leading and trailing axes) match the cpu backend', async () => {
     const next = rng(seed ^ 0x9a7);
     const table = randomArray(28 * 6, next);

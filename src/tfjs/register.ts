@@ -1,12 +1,14 @@
 // Register our kernels into tfjs's kernel registry for the 'wasm' backend, in place of tfjs's own, so that
-// every tfjs model (layers, gradients, user code) runs them without a change. tfjs's kernels are kept and
-// restored by restoreTfjsKernels(); ours call them for what they do not handle. Per thread: tfjs's registry
-// is per module instance, and every worker thread loads its own.
+// every tfjs model (layers, gradients, user code) runs them without a change, and our Sum and Mean gradients
+// (gradients.ts: same bits, no JS-filled ones). tfjs's are kept and restored by restoreTfjsKernels(); ours
+// call them for what they do not handle. Per thread: tfjs's registries are per module instance, and every
+// worker thread loads its own.
 
 import type * as TF from '@tensorflow/tfjs-core';
 import { elementwiseKernels } from './elementwise-kernels.js';
 import { gatherKernels } from './gather-kernels.js';
 import { Gemm } from './gemm.js';
+import { gradientConfigs } from './gradients.js';
 import type { Instances, KernelContext, Tf } from './kernel-context.js';
 import { matMulKernels } from './matmul-kernels.js';
 import { Ops } from './ops.js';
@@ -47,6 +49,8 @@ interface Registration {
 let current: Registration | null = null;
 /** tfjs's own kernels, as found before the first registration (never ours). */
 const originals = new Map<string, TF.KernelConfig>();
+/** tfjs's own gradients of the kernels whose gradient we replace (gradients.ts). */
+const originalGradients = new Map<string, TF.GradConfig>();
 let unreachable: string | null = null;
 
 function instancesFor(reg: Registration, backend: WasmBackend): Instances | null {
@@ -95,6 +99,11 @@ export function registerWasmKernels(tf: Tf, options: WasmKernelOptions = {}): Wa
     }
     tf.registerKernel(config);
   }
+  for (const grad of gradientConfigs(tf)) {
+    const theirs = tf.getGradient(grad.kernelName);
+    if (theirs !== undefined) originalGradients.set(grad.kernelName, theirs);
+    tf.registerGradient(grad);
+  }
   current = reg;
   return status(reg);
 }
@@ -106,6 +115,10 @@ export function restoreTfjsKernels(tf: Tf): void {
     tf.unregisterKernel(config.kernelName, 'wasm');
     const theirs = originals.get(config.kernelName);
     if (theirs !== undefined) tf.registerKernel(theirs);
+  }
+  for (const [name, grad] of originalGradients) {
+    tf.unregisterGradient(name);
+    tf.registerGradient(grad);
   }
   for (const { gemm } of current.created) gemm.release();
   current = null;
