@@ -5,6 +5,7 @@
 // worker thread loads its own.
 
 import type * as TF from '@tensorflow/tfjs-core';
+import { binaryKernels } from './binary-kernels.js';
 import { elementwiseKernels } from './elementwise-kernels.js';
 import { gatherKernels } from './gather-kernels.js';
 import { Gemm } from './gemm.js';
@@ -90,7 +91,7 @@ export function registerWasmKernels(tf: Tf, options: WasmKernelOptions = {}): Wa
   if (current !== null) restoreTfjsKernels(current.tf);
   const reg: Registration = { tf, flavor, configs: [], instances: new WeakMap(), created: [] };
   const ctx: KernelContext = { tf, instancesFor: (backend) => instancesFor(reg, backend), original };
-  reg.configs.push(...matMulKernels(ctx), ...reduceKernels(ctx), ...elementwiseKernels(ctx), ...gatherKernels(ctx));
+  reg.configs.push(...matMulKernels(ctx), ...reduceKernels(ctx), ...elementwiseKernels(ctx), ...binaryKernels(ctx), ...gatherKernels(ctx));
   for (const config of reg.configs) {
     const theirs = tf.getKernel(config.kernelName, 'wasm');
     if (theirs !== undefined) {

@@ -21,6 +21,7 @@ const kFiles: Readonly<Record<string, URL>> = Object.freeze({
   gemm: new URL('./wasm/gemm.wasm', import.meta.url),
   ops: new URL('./wasm/ops.wasm', import.meta.url),
   map: new URL('./wasm/map.wasm', import.meta.url),
+  binary: new URL('./wasm/binary.wasm', import.meta.url),
 });
 
 export type ModuleName = keyof typeof kFiles;
