@@ -17,6 +17,7 @@ import { initTf, tf } from '../src/tfjs/tf.js';
 import { registerWasmKernels, restoreTfjsKernels } from '../src/tfjs/register.js';
 import { matMulKernels } from '../src/tfjs/matmul-kernels.js';
 import { compileModule } from '../src/tfjs/wasm-modules.js';
+import { backendMemory } from '../src/tfjs/wasm-backend.js';
 import { freshSeed, randomArray, rng } from './reference.js';
 
 const u = 2 ** -24;
@@ -249,6 +250,13 @@ describe(`tfjs kernels on the wasm backend, seed ${seed}`, function () {
       batch.kernelFunc({ inputs, backend: {} as TF.KernelBackend, attrs: { transposeA: false, transposeB: false } });
       fused.kernelFunc({ inputs, backend: {} as TF.KernelBackend, attrs: { transposeA: false, transposeB: false, activation: 'relu' } });
       expect(calls).to.deep.equal(['BatchMatMul', '_FusedMatMul']);
+    });
+
+    it('backendMemory names what it cannot find on a backend object', () => {
+      expect(String(backendMemory({}))).to.equal('Error: the tfjs wasm backend has no emscripten module with _malloc/_free and a dataIdMap (tfjs-backend-wasm changed)');
+      const noMemory = { wasm: { _malloc: () => 0, _free: () => undefined, asm: {} }, dataIdMap: { get: () => undefined } };
+      expect(String(backendMemory(noMemory))).to.equal("Error: the tfjs wasm backend's WebAssembly.Memory is not reachable (no asm.memory or wasmExports.memory)");
+      expect(backendMemory(tf.backend())).to.not.be.instanceOf(Error);
     });
 
     it('bad options give one-line errors', () => {

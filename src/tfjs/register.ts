@@ -41,7 +41,7 @@ interface Registration {
   readonly tf: Tf;
   readonly flavor: SimdFlavor;
   readonly configs: TF.KernelConfig[];
-  /** Per backend object: our instances, or null when its memory cannot be reached (reason in `unreachable`). */
+  /** Per backend object: our instances, or null when its memory cannot be reached (tfjs's kernels run there). */
   readonly instances: WeakMap<object, Instances | null>;
   /** The same instances, to give the GEMM scratch back on restore. */
   readonly created: Instances[];
@@ -52,13 +52,11 @@ let current: Registration | null = null;
 const originals = new Map<string, TF.KernelConfig>();
 /** tfjs's own gradients of the kernels whose gradient we replace (gradients.ts). */
 const originalGradients = new Map<string, TF.GradConfig>();
-let unreachable: string | null = null;
 
 function instancesFor(reg: Registration, backend: WasmBackend): Instances | null {
   let found = reg.instances.get(backend);
   if (found === undefined) {
     const mem = backendMemory(backend);
-    if (mem instanceof Error) unreachable = mem.message;
     found = mem instanceof Error ? null : { gemm: new Gemm(mem.memory, mem, reg.flavor), ops: new Ops(mem.memory) };
     reg.instances.set(backend, found);
     if (found !== null) reg.created.push(found);
@@ -127,9 +125,4 @@ export function restoreTfjsKernels(tf: Tf): void {
 
 function status(reg: Registration): WasmKernelStatus {
   return { kernels: reg.configs.map((c) => c.kernelName), flavor: reg.flavor };
-}
-
-/** Why our kernels fell back to tfjs's on some backend (null when they never had to). */
-export function unreachableReason(): string | null {
-  return unreachable;
 }

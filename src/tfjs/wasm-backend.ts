@@ -31,8 +31,8 @@ export function addressOf(backend: WasmBackend, info: TF.TensorInfo): number {
 }
 
 /**
- * The backend's linear memory and allocator, or the reason they cannot be reached (then our kernels stay
- * unregistered and tfjs's own run).
+ * The backend's linear memory and allocator, or the reason they cannot be reached (then our kernels hand
+ * every call on that backend to tfjs's own).
  */
 export function backendMemory(backend: unknown): { memory: WebAssembly.Memory; malloc(bytes: number): number; free(address: number): void } | Error {
   const b = backend as Partial<WasmBackend> | null;
