@@ -12,8 +12,8 @@ import { getHeapStatistics } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import type { ExtensionEnv } from '../parallel/worker-protocol.js';
 import { tensorParts, tensorViews, type TensorView } from '../memory/tensor-views.js';
-import { DataOrder, gatherExamples } from './data-order.js';
-import { checkDataSet, exampleSize, loadModelModule, modelTensors, type DataSet, type Examples, type LayersModel, type ModelModule, type TensorSpec } from './model-module.js';
+import { DataOrder, gatherBatch } from './data-order.js';
+import { checkDataSet, loadModelModule, modelTensors, type DataSet, type ExampleSet, type LayersModel, type ModelModule, type TensorSpec } from './model-module.js';
 import { markReplicaStarted } from './step-guard.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { initTf, tf, tfl, type BackendName } from './tf.js';
@@ -62,15 +62,11 @@ export interface EvalPart {
 }
 
 /** Examples `indices` of `e` as a batch of tensors (x, y). */
-export function batchTensors(e: Examples, indices: ArrayLike<number>): { x: TF.Tensor; y: TF.Tensor } {
-  const xs = exampleSize(e.xShape);
-  const ys = exampleSize(e.yShape);
-  const n = indices.length;
-  const x = gatherExamples(e.x, xs, indices, new (e.x.constructor as Int32ArrayConstructor)(n * xs));
-  const y = gatherExamples(e.y, ys, indices, new (e.y.constructor as Int32ArrayConstructor)(n * ys));
+export function batchTensors(e: ExampleSet, indices: ArrayLike<number>): { x: TF.Tensor; y: TF.Tensor } {
+  const b = gatherBatch(e, indices);
   return {
-    x: tf.tensor(x, [n, ...e.xShape], e.x instanceof Int32Array ? 'int32' : 'float32'),
-    y: tf.tensor(y, [n, ...e.yShape], e.y instanceof Int32Array ? 'int32' : 'float32'),
+    x: tf.tensor(b.x, b.xShape as number[], b.x instanceof Int32Array ? 'int32' : 'float32'),
+    y: tf.tensor(b.y, b.yShape as number[], b.y instanceof Int32Array ? 'int32' : 'float32'),
   };
 }
 
