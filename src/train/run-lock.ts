@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, st
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
+import { isProcessAlive } from './process-alive.js';
 import { oneLine } from './one-line.js';
 
 const kLockDir = '.shardtrain.lock';
@@ -38,15 +39,6 @@ export class RunDirLockedError extends Error {
     const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.since} (${holder.command})` : 'another process (it has not said which yet)';
     super(oneLine(`run directory ${dir} is in use by ${who}; wait for it to end, or choose another directory`));
     this.name = 'RunDirLockedError';
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -93,7 +85,7 @@ export class RunLock {
     const lockDir = join(dir, kLockDir);
     const holder = readHolder(dir);
     if (existsSync(lockDir)) {
-      const deadHere = holder !== null && holder.host === hostname() && holder.pid !== process.pid && !isAlive(holder.pid);
+      const deadHere = holder !== null && holder.host === hostname() && holder.pid !== process.pid && !isProcessAlive(holder.pid);
       const stale = Date.now() - statSync(lockDir).mtimeMs > kStaleMs;
       if (deadHere || stale) {
         warn(`warning: taking over the lock of ${dir} from ${describe(holder)}: ${deadHere ? 'that process is gone' : `not refreshed for over ${kStaleMs / 1000} s`}`);
