@@ -6,10 +6,11 @@
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { loadConfigFile, Trainer, type TrainConfig } from '../src/index.js';
+import { Trainer, type TrainConfig } from '../src/index.js';
+import { loadConfigFile } from '../src/api/train.js';
 import { DataOrder, gatherBatch } from '../src/train/data-order.js';
 import { checkDataSet, loadModelModule, modelModuleUrl } from '../src/train/model-module.js';
-import { initTf, tf, tfl } from '../src/train/tf.js';
+import { initTf, tf, tfl } from '../src/tfjs/tf.js';
 
 interface Args {
   config: string;

@@ -12,10 +12,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { loadConfigFile } from '../src/index.js';
+import { loadConfigFile } from '../src/api/train.js';
 import { DataOrder } from '../src/train/data-order.js';
-import { checkDataSet, isTokenWindows, loadModelModule, modelModuleUrl, modelTensors, windowCount } from '../src/train/model-module.js';
-import { initTf, tf, tfl } from '../src/train/tf.js';
+import { isTokenWindows, startModel, windowCount } from '../src/train/model-module.js';
 
 const program = new Command('gpt-export')
   .requiredOption('--config <file>', 'a gpt config, e.g. config/gpt-sotu.json')
@@ -26,13 +25,8 @@ const opts = program.opts<{ config: string; out: string; steps?: number }>();
 
 const config = loadConfigFile(opts.config);
 const steps = opts.steps ?? config.steps;
-await initTf('cpu'); // the initial values come from a seeded JS stream: the same on every backend
-const url = modelModuleUrl(config.model.module);
-const mod = await loadModelModule(url);
-const model = mod.createModel({ tf, tfl, options: config.model.options, seed: config.seed });
-const tensors = modelTensors(model, url);
-const data = await mod.loadData({ options: config.model.options, seed: config.seed });
-const counts = checkDataSet(data, url);
+// The initial values come from a seeded JS stream: the same on every backend.
+const { model, tensors, data, counts } = await startModel({ ...config.model, seed: config.seed, backend: 'cpu' });
 if (!isTokenWindows(data.train) || !isTokenWindows(data.eval)) throw new Error(`${opts.config}: not a token-window model`);
 const train = data.train;
 const held = data.eval;

@@ -14,8 +14,9 @@
 import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { loadConfigFile, Trainer } from '../src/index.js';
-import { tf } from '../src/train/tf.js';
+import { Trainer } from '../src/index.js';
+import { loadConfigFile } from '../src/api/train.js';
+import { tf } from '../src/tfjs/tf.js';
 
 interface SoakRecord {
   readonly step: number;

@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runTraining } from '../src/index.js';
+import { runTraining } from '../src/api/train.js';
 import { kTracePrefix } from '../src/train/checkpoint.js';
 import { checkpointFileName, listCheckpoints, verifyCheckpointFile } from '../src/train/checkpoint-store.js';
 import { rng } from './reference.js';

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTraining } from '../src/index.js';
+import { runTraining } from '../src/api/train.js';
 import { checkpointFileName, pruneCheckpoints } from '../src/train/checkpoint-store.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
 

@@ -5,7 +5,8 @@ import { expect } from 'chai';
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Trainer, runTraining, type TrainConfigInput } from '../src/index.js';
+import { Trainer, type TrainConfigInput } from '../src/index.js';
+import { runTraining } from '../src/api/train.js';
 import { inspectCheckpoint } from '../src/cli/inspect.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
 

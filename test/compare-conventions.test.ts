@@ -5,7 +5,8 @@
 //     reference is measurably different from pytorch's own.
 
 import { expect } from 'chai';
-import { conventions, parseConfig, Trainer, type ConventionKnobs, type ConventionName } from '../src/index.js';
+import { conventions, Trainer, type ConventionKnobs, type ConventionName } from '../src/index.js';
+import { parseConfig } from '../src/api/train.js';
 import { buildGrid } from '../src/train/compare/grid.js';
 import { runOne } from '../src/train/compare/run-one.js';
 import { normwiseError, referenceStep, stateFrom, type ReferenceConfig } from './reference.js';

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveCompareOptions, runCompare, type CompareOptions } from '../src/index.js';
+import { resolveCompareOptions, runCompare, type CompareOptions } from '../src/api/compare.js';
 import { parseNumberList } from '../src/train/compare/options.js';
 import { etaSeconds, formatDuration } from '../src/train/compare/progress.js';
 import { aggregate, stat } from '../src/train/compare/summary.js';

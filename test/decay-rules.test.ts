@@ -1,6 +1,7 @@
 // Exclusion rules and parameter groups compile once into a per-tensor table; excluded tensors decay by 0.
 import { expect } from 'chai';
-import { bertNoDecay, compileDecayTable, createOptimizer, hfNoDecay, normalizedWeightDecay } from '../src/index.js';
+import { bertNoDecay, createOptimizer, hfNoDecay, normalizedWeightDecay } from '../src/index.js';
+import { compileDecayTable } from '../src/api/optim.js';
 
 const names = ['bert/encoder/layer_0/attention/output/LayerNorm/gamma', 'layer_norm/gamma', 'dense/bias', 'dense/kernel', 'LayerNorm.weight', 'LayerNorm.bias', 'embeddings/word'];
 const excluded = (rule: Parameters<typeof compileDecayTable>[2]) =>

@@ -19,10 +19,10 @@ import {
   verifyCheckpoint,
   writeCheckpoint,
   type CheckpointMetadata,
-  type StateName,
 } from '../src/train/checkpoint.js';
+import type { TensorSpec } from '../src/memory/layout.js';
+import type { StateName } from '../src/memory/shard-states.js';
 import { ConfigError, loadConfigFile, parseConfig } from '../src/train/config.js';
-import type { TensorSpec } from '../src/train/model-module.js';
 
 /** A case slower than this counts as a hang (the code under test is synchronous, so it cannot be cut off). */
 const kSlowCaseMs = 5000;

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readCheckpointHeader } from '../src/index.js';
+import { readCheckpointHeader } from '../src/api/checkpoint.js';
 import { fuzzTargets, kFuzzTargetNames } from './fuzz-properties.js';
 
 const kSeed = process.env.SHARDTRAIN_SEED ? Number(process.env.SHARDTRAIN_SEED) : 20261125;

@@ -6,7 +6,7 @@
 
 import { expect } from 'chai';
 import type * as TF from '@tensorflow/tfjs-core';
-import { initTf, tf, tfl } from '../src/train/tf.js';
+import { initTf, tf, tfl } from '../src/tfjs/tf.js';
 import * as gpt from '../src/train/models/gpt.js';
 import { causalSelfAttention, gelu, layerNorm } from '../src/train/models/gpt-layers.js';
 import { mulberry32 } from '../src/train/data-order.js';

@@ -4,7 +4,7 @@
 
 import { expect } from 'chai';
 import { Trainer } from '../src/index.js';
-import { tf } from '../src/train/tf.js';
+import { tf } from '../src/tfjs/tf.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
 
 describe('tfjs tensors do not leak', function () {

@@ -1,4 +1,4 @@
-// Every schedule at its edges, against the formulas in DESIGN.md (t = completed steps, 0-based).
+// Every schedule at its edges, against the formulas in the README's Schedules section (t = completed steps, 0-based).
 import { expect } from 'chai';
 import { createSchedule } from '../src/index.js';
 
@@ -70,7 +70,7 @@ describe('schedules', () => {
     close(s.multiplierAt(100), 0);
     close(s.multiplierAt(150), 0);
     const hf = createSchedule({ name: 'linear', warmupSteps: 10, totalSteps: 100 });
-    expect(hf.multiplierAt(10)).to.equal(1); // the difference DESIGN.md points out
+    expect(hf.multiplierAt(10)).to.equal(1); // BERT's decay is not shifted by the warmup; HF's is
   });
 
   it('rejects bad schedules with a message naming the field', () => {

@@ -6,7 +6,8 @@ import { expect } from 'chai';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkpointMetadata, readCheckpointHeader, runTraining } from '../src/index.js';
+import { checkpointMetadata, readCheckpointHeader } from '../src/api/checkpoint.js';
+import { runTraining } from '../src/api/train.js';
 import { faultConfig, runCli, tempFiles } from './fixtures/fault-run.js';
 import { checkpointFileName, verifyCheckpointFile } from '../src/train/checkpoint-store.js';
 

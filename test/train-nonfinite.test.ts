@@ -8,7 +8,9 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Trainer, checkpointMetadata, readCheckpointHeader, runTraining, type TrainConfigInput } from '../src/index.js';
+import { Trainer, type TrainConfigInput } from '../src/index.js';
+import { checkpointMetadata, readCheckpointHeader } from '../src/api/checkpoint.js';
+import { runTraining } from '../src/api/train.js';
 import { exampleAt, faultConfig, replicaHolding } from './fixtures/fault-run.js';
 import { checkpointFileName } from '../src/train/checkpoint-store.js';
 

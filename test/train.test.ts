@@ -7,9 +7,12 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Trainer, loadConfigFile, parseConfig, runTraining, unsortedSegmentSum, vocabulary, loadNames, type TrainConfigInput } from '../src/index.js';
+import { Trainer, type TrainConfigInput } from '../src/index.js';
+import { loadConfigFile, parseConfig, runTraining } from '../src/api/train.js';
+import { unsortedSegmentSum } from '../src/tfjs/segment-sum.js';
+import { loadNames, vocabulary } from '../src/train/models/char-lm.js';
 import type * as TF from '@tensorflow/tfjs-core';
-import { initTf, tf } from '../src/train/tf.js';
+import { initTf, tf } from '../src/tfjs/tf.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

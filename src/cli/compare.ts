@@ -2,6 +2,7 @@
 //  [--seeds N] [--steps N] [--out DIR] [--force]`: see src/train/compare/index.ts.
 import type { Command } from 'commander';
 import { parseNumberList, runCompare, splitList } from '../train/compare/index.js';
+import { kDefaultConfig } from '../train/run.js';
 
 interface Flags {
   config?: string;
@@ -25,7 +26,7 @@ export function registerCompare(program: Command): void {
   program
     .command('compare')
     .description('train the same model once per (weight-decay convention, weight decay, seed) and compare: summary.md/json, loss.svg, heatmap.svg')
-    .option('-c, --config <file>', 'training config (JSON), e.g. config/compare-char-lm.json')
+    .option('-c, --config <file>', 'training config (JSON); default: the built-in config/char-lm.json')
     .option('--conventions <list>', 'comma-separated conventions (default: all: pytorch,keras,bert,l2,mxnet-legacy,paper)')
     .option('--weight-decay <list>', 'comma-separated λ values (default: 0,1e-4,1e-2,1e-1)')
     .option('--normalized-weight-decay <list>', "λ_norm values of Loshchilov & Hutter: λ = λ_norm·√(b/(B·T)) (instead of --weight-decay)")
@@ -40,8 +41,9 @@ export function registerCompare(program: Command): void {
     .action(async (f: Flags) => {
       try {
         const command = `shardtrain ${process.argv.slice(2).join(' ')}`;
+        if (f.config === undefined) process.stdout.write(`shardtrain compare: no --config given: comparing on the built-in default, ${kDefaultConfig}\n`);
         await runCompare({
-          configPath: f.config ?? '',
+          configPath: f.config ?? kDefaultConfig,
           conventions: f.conventions === undefined ? undefined : splitList(f.conventions),
           weightDecays: f.weightDecay === undefined ? undefined : parseNumberList('--weight-decay', f.weightDecay),
           normalizedWeightDecays: f.normalizedWeightDecay === undefined ? undefined : parseNumberList('--normalized-weight-decay', f.normalizedWeightDecay),

@@ -1,4 +1,4 @@
-// `shardtrain train --config FILE [--threads N] [--steps N] [--out DIR] [--resume DIR]`
+// `shardtrain train [--config FILE] [--threads N] [--steps N] [--out DIR] [--resume DIR]`
 import type { Command } from 'commander';
 import { runTraining } from '../train/run.js';
 
@@ -18,7 +18,7 @@ export function registerTrain(program: Command): void {
   program
     .command('train')
     .description('train a model data-parallel on every core (one replica per thread), with checkpoints and a loss curve')
-    .option('-c, --config <file>', 'training config (JSON), e.g. config/char-lm.json')
+    .option('-c, --config <file>', 'training config (JSON); default: the built-in config/char-lm.json (or, with --resume, the checkpoint\'s)')
     .option('-t, --threads <n>', 'worker threads (default: config.threads, else all cores)', positiveInt('--threads'))
     .option('-s, --steps <n>', 'train until this step (overrides config.steps)', positiveInt('--steps'))
     .option('-o, --out <dir>', 'run directory (default: runs/<config>-<time>, or the resumed run)')

@@ -1,22 +1,20 @@
 // The control block: a small SharedArrayBuffer the coordinator writes once per step and every thread reads.
 // Float64 fields, so the per-step scalars reach the kernels exactly as computed on the host.
 
-export const kStepField = 0;
-export const kLrField = 1;
-export const kBeta1Field = 2;
-export const kBeta2Field = 3;
-export const kOneMinusBeta1Field = 4;
-export const kOneMinusBeta2Field = 5;
-export const kEpsField = 6;
+export const kBeta1Field = 0;
+export const kBeta2Field = 1;
+export const kOneMinusBeta1Field = 2;
+export const kOneMinusBeta2Field = 3;
+export const kEpsField = 4;
 /** Multiplier of √v in the denominator: 1/√bc2 (torch ε placement) or 1 (ε̂ placement). */
-export const kSqrtScaleField = 7;
+export const kSqrtScaleField = 5;
 /** 1/R: the replica mean. */
-export const kInvSlotsField = 8;
+export const kInvSlotsField = 6;
 /** Elementwise clip bound (Infinity when off). */
-export const kClipValueField = 9;
+export const kClipValueField = 7;
 /** Global-norm clip factor for this step (1 when off or not needed). */
-export const kClipScaleField = 10;
-export const kGlobalFields = 16;
+export const kClipScaleField = 8;
+export const kGlobalFields = 9;
 
 /** Per-tensor scalars, at kGlobalFields + kTensorStride·tensor. */
 export const kDecayPreOffset = 0;

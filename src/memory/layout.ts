@@ -9,8 +9,10 @@ export const kMaxMemoryBytes = 65536 * 65536;
 /** Bytes a shard may not use for states: headroom below the 4 GiB cap. */
 const kMemoryHeadroomBytes = 64 * 65536;
 
+/** A named float32 tensor: its shape and element count (the product of the shape). */
 export interface TensorSpec {
   readonly name: string;
+  readonly shape: readonly number[];
   readonly size: number;
 }
 
@@ -73,7 +75,7 @@ function alignUp(n: number): number {
  * the fewest that respect the limit; sizes are then equalised, so it depends on the model, never on the
  * thread count.
  */
-export function computeLayout(specs: readonly TensorSpec[], shardLimit: number): Layout {
+export function computeLayout(specs: readonly Pick<TensorSpec, 'name' | 'size'>[], shardLimit: number): Layout {
   if (!Number.isInteger(shardLimit) || shardLimit < kAlignFloats || shardLimit % kAlignFloats !== 0) {
     throw new RangeError(`shard size limit must be a positive multiple of ${kAlignFloats} floats, got ${shardLimit}`);
   }
@@ -123,16 +125,10 @@ export function firstSegmentAt(layout: Layout, globalIndex: number): number {
 }
 
 /**
- * Split [0, total) into `parts` contiguous ranges whose boundaries are multiples of `unit`, as equal as the
- * unit allows. Used to give each thread its own bytes and to cut fixed reduction chunks.
+ * First index of part `part` of `parts` when [0, total) is cut into contiguous parts whose boundaries are
+ * multiples of `unit`, as equal as the unit allows (part `parts` gives `total`). Every split in shardtrain
+ * is this one: which thread updates which elements, the fixed norm chunks, parallelFor's ranges.
  */
-export function splitRange(total: number, parts: number, unit: number): Array<[number, number]> {
-  const units = Math.ceil(total / unit);
-  const out: Array<[number, number]> = [];
-  for (let k = 0; k < parts; k++) {
-    const a = Math.min(total, Math.floor((units * k) / parts) * unit);
-    const b = Math.min(total, Math.floor((units * (k + 1)) / parts) * unit);
-    out.push([a, b]);
-  }
-  return out;
+export function partBoundary(total: number, part: number, parts: number, unit: number): number {
+  return Math.min(total, Math.floor((Math.ceil(total / unit) * part) / parts) * unit);
 }

@@ -8,6 +8,14 @@ import type { Layout, ShardRange } from './layout.js';
 
 const kPageBytes = 65536;
 
+/** The per-parameter states a shard keeps besides its gradient slots (v_max only with AMSGrad). */
+export type StateName = 'params' | 'm' | 'v' | 'vmax';
+
+/** The states kept (and checkpointed): params, m, v, and v_max with AMSGrad. */
+export function stateNamesFor(amsgrad: boolean): readonly StateName[] {
+  return amsgrad ? ['params', 'm', 'v', 'vmax'] : ['params', 'm', 'v'];
+}
+
 export interface ShardRegions {
   /** Byte offsets of each region inside the shard's memory. */
   readonly params: number;

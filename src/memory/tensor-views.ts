@@ -3,7 +3,7 @@
 // with the same everyday methods: length, set, fill, at, and a copy out.
 
 import type { Layout } from './layout.js';
-import type { ShardStates } from './shard-states.js';
+import type { ShardStates, StateName } from './shard-states.js';
 
 export class SplitTensorView {
   readonly length: number;
@@ -74,13 +74,11 @@ export function firstNonFinite(view: TensorView): number {
   return -1;
 }
 
-export type StateRegion = 'params' | 'm' | 'v' | 'vmax';
-
 /** One view per tensor over `region`, or over gradient slot `slot` when region is 'grads'. */
 export function tensorViews(
   layout: Layout,
   shards: readonly ShardStates[],
-  region: StateRegion | 'grads',
+  region: StateName | 'grads',
   slot = 0,
 ): Record<string, TensorView> {
   const pieces: Float32Array[][] = layout.tensors.map(() => []);
@@ -95,9 +93,4 @@ export function tensorViews(
     out[t.name] = p.length === 1 ? p[0] : p.length === 0 ? new Float32Array(0) : new SplitTensorView(p);
   });
   return Object.freeze(out);
-}
-
-/** Copy a tensor out of shared memory (works for both kinds of view). */
-export function copyTensor(view: TensorView): Float32Array {
-  return view.slice();
 }

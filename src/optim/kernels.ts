@@ -3,13 +3,16 @@
 
 import { jsKernels, type ShardKernels } from './kernels-js.js';
 import { wasmKernelAvailable, wasmKernelError, wasmKernels } from './kernels-wasm.js';
-import type { KernelName } from '../parallel/worker-protocol.js';
 
 export type { ShardKernels } from './kernels-js.js';
 
-export const kernelNames: readonly KernelName[] = Object.freeze(['js', 'wasm']);
+/** `js`: the plain reference loop; `wasm`: the WebAssembly SIMD kernel (src/optim/wasm/adamw.wat). */
+export type KernelName = 'js' | 'wasm';
+/** What options.kernel takes: a kernel, or `auto` (wasm where the runtime validates SIMD, else js). */
+export const kernelChoices = Object.freeze(['auto', 'js', 'wasm'] as const);
+export type KernelChoice = (typeof kernelChoices)[number];
 
-export async function loadKernels(name: KernelName): Promise<ShardKernels> {
+export function loadKernels(name: KernelName): ShardKernels {
   switch (name) {
     case 'js':
       return jsKernels;
@@ -22,6 +25,6 @@ export async function loadKernels(name: KernelName): Promise<ShardKernels> {
 }
 
 /** The kernel `'auto'` picks: WebAssembly SIMD when this runtime validates and runs it, else plain JS. */
-export async function defaultKernel(): Promise<KernelName> {
+export function defaultKernel(): KernelName {
   return wasmKernelAvailable() ? 'wasm' : 'js';
 }

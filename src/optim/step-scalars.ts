@@ -11,11 +11,9 @@ import {
   kEpsField,
   kInvSlotsField,
   kL2Offset,
-  kLrField,
   kOneMinusBeta1Field,
   kOneMinusBeta2Field,
   kSqrtScaleField,
-  kStepField,
   kStepSizeOffset,
   tensorField,
 } from '../memory/control.js';
@@ -43,8 +41,6 @@ export function writeStepScalars(s: Float64Array, c: StepConstants, t: number, l
   const bc1 = knobs.biasCorrection ? 1 - beta1 ** t : 1;
   const bc2 = knobs.biasCorrection ? 1 - beta2 ** t : 1;
   const sqrtBc2 = Math.sqrt(bc2);
-  s[kStepField] = t;
-  s[kLrField] = lrT;
   s[kBeta1Field] = beta1;
   s[kBeta2Field] = beta2;
   s[kOneMinusBeta1Field] = 1 - beta1;

@@ -4,6 +4,7 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { partBoundary } from '../memory/layout.js';
 import { checkThreads, createPool, type WorkerPool } from './pool.js';
 import type { SharedBufferLike } from './worker-protocol.js';
 import { settleAll } from './settle.js';
@@ -57,11 +58,10 @@ export async function parallelFor<R = unknown>(options: ParallelForOptions): Pro
   const pool = options.pool ?? createPool({ threads: options.threads === undefined ? undefined : checkThreads(options.threads, 'parallelFor: options.threads') });
   try {
     const tasks = checkThreads(options.tasks ?? pool.threads, 'parallelFor: options.tasks');
-    const units = Math.ceil((end - start) / align);
     const runs: Promise<R>[] = [];
     for (let part = 0; part < tasks; part++) {
-      const a = Math.min(end, start + Math.floor((units * part) / tasks) * align);
-      const b = Math.min(end, start + Math.floor((units * (part + 1)) / tasks) * align);
+      const a = start + partBoundary(end - start, part, tasks, align);
+      const b = start + partBoundary(end - start, part + 1, tasks, align);
       runs.push(pool.run<R>({ kind: 'for', module: url, start: a, end: b, part, buffers, args: options.args }));
     }
     return await settleAll(runs);

@@ -4,7 +4,7 @@
 // depend on the thread count: each element sees the same kernel, each chunk's partial sum the same order.
 
 import { kNormChunkFloats, type ControlBlock } from '../memory/control.js';
-import { firstSegmentAt, type Layout } from '../memory/layout.js';
+import { firstSegmentAt, partBoundary, type Layout } from '../memory/layout.js';
 import type { ShardStates } from '../memory/shard-states.js';
 import { kSumLanes, sumLanes, type ShardKernels } from '../optim/kernels-js.js';
 
@@ -17,10 +17,9 @@ export interface StepContext {
 
 export type StepPhase = 'norm' | 'update';
 
-/** First element of part k of `parts` (part `parts` gives the end), on norm-chunk boundaries; as splitRange. */
+/** First element of part k of `parts` (part `parts` gives the end), on norm-chunk boundaries. */
 export function partStart(totalSize: number, part: number, parts: number): number {
-  const chunks = Math.ceil(totalSize / kNormChunkFloats);
-  return Math.min(totalSize, Math.floor((chunks * part) / parts) * kNormChunkFloats);
+  return partBoundary(totalSize, part, parts, kNormChunkFloats);
 }
 
 /** An error that says where it happened: which phase, tensor and shard. */

@@ -2,9 +2,8 @@
 // messages. Everything here is structured-cloneable; shared memories are passed by handle, not copied.
 
 import type { Layout } from '../memory/layout.js';
-import type { StepPhase } from './shard-tasks.js';
-
-export type KernelName = 'js' | 'wasm';
+import type { KernelName } from '../optim/kernels.js';
+import type { StepContext, StepPhase } from './shard-tasks.js';
 
 export interface OptimizerInit {
   readonly layout: Layout;
@@ -34,7 +33,7 @@ export interface WorkerInit {
 
 /** What an extension's handler gets besides its own data: the optimizer's views, when the pool has them. */
 export interface ExtensionEnv {
-  readonly step: import('./shard-tasks.js').StepContext | null;
+  readonly step: StepContext | null;
 }
 
 export type ExtensionHandler = (payload: unknown) => unknown;

@@ -12,13 +12,14 @@ import type { CreateExtensionHandler, ExtensionHandler, ExtensionTask, ForTask, 
 /** The body of a parallelFor loop: the default export of the user's module. */
 export type LoopBody = (range: { start: number; end: number; part: number }, buffers: Readonly<Record<string, unknown>>, args: unknown) => unknown;
 
+// async: a kernel that cannot load fails the first task (with its context), not the thread's start-up.
 async function buildStepContext(init: OptimizerInit): Promise<StepContext> {
   const { layout, memories, gradSlots, amsgrad } = init;
   return {
     layout,
     shards: layout.shards.map((range, i) => viewShard(range, memories[i], gradSlots, amsgrad)),
     control: viewControlBlock(init.control, layout.tensors.length, layout.totalSize),
-    kernels: await loadKernels(init.kernel),
+    kernels: loadKernels(init.kernel),
   };
 }
 

@@ -1,28 +1,35 @@
-// Checkpoints in safetensors: an 8-byte little-endian header length, a JSON header (padded with spaces to
-// a multiple of 8), then raw little-endian data. Tensors: parameters under their own names, Adam's moments
-// as optimizer.m.<name> / optimizer.v.<name> (and optimizer.vmax.<name> with AMSGrad); __metadata__ (all
-// strings, as the format requires) holds step, lr, convention, config, data position and two CRC-32s
-// (zlib's, 8 lowercase hex digits): data_crc32 over the data section, and header_crc32 over the 8-byte
-// length and the header with both CRC values read as 00000000 (a flipped digit in step or lr still parses,
-// and would silently resume a different run).
+// shardtrain's checkpoints: safetensors files (the format is in safetensors.ts) with shardtrain's rules on
+// top. Tensors: parameters under their own names, Adam's moments as optimizer.m.<name> / optimizer.v.<name>
+// (and optimizer.vmax.<name> with AMSGrad); __metadata__ holds step, lr, convention, config, data position
+// and two CRC-32s (zlib's, 8 lowercase hex digits): data_crc32 over the data section, and header_crc32 over
+// the 8-byte length and the header with both CRC values read as 00000000 (a flipped digit in step or lr still
+// parses, and would silently resume a different run).
 // Written region by region and shard by shard straight from the shared memories (no Buffer holds the whole
 // model, so nothing is limited to 4 GiB), into a temp file, fsync'd, then renamed over the target.
 
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import type { TensorSpec } from '../memory/layout.js';
+import type { StateName } from '../memory/shard-states.js';
 import { tensorParts, type TensorView } from '../memory/tensor-views.js';
-import type { TensorSpec } from './model-module.js';
 import { oneLine, showValue } from './one-line.js';
+import {
+  assertLittleEndian,
+  bytePieces,
+  encodeHeader,
+  kIoChunkBytes,
+  readFully,
+  readSafetensor,
+  readSafetensorsHeader,
+  readTensorInto,
+  SafetensorsError,
+  type SafetensorsHeader,
+} from './safetensors.js';
 
 /** shardtrain-2 added the checksums; shardtrain-1 files (never released) are refused by verifyCheckpoint. */
 export const kCheckpointFormat = 'shardtrain-2';
-/** Header bytes we accept when reading (safetensors itself caps it at 100 MB). */
-const kMaxHeaderBytes = 100_000_000;
-/** Largest piece read or written in one call. */
-const kIoChunkBytes = 1 << 26;
 const kHeaderCrcKey = 'header_crc32';
 const kDataCrcKey = 'data_crc32';
 const kCrcPlaceholder = '00000000';
@@ -44,31 +51,13 @@ export interface CheckpointMetadata {
   readonly data: unknown;
 }
 
-export type StateName = 'params' | 'm' | 'v' | 'vmax';
-
 /** Name of a tensor in the file. */
 export function fileTensorName(state: StateName, name: string): string {
   return state === 'params' ? name : `optimizer.${state}.${name}`;
 }
 
-export interface HeaderEntry {
-  readonly dtype: string;
-  readonly shape: number[];
-  readonly data_offsets: [number, number];
-}
-
-export interface CheckpointHeader {
-  readonly path: string;
-  readonly metadata: Readonly<Record<string, string>>;
-  readonly tensors: ReadonlyMap<string, HeaderEntry>;
-  /** Byte where the data section starts. */
-  readonly dataStart: number;
-}
-
-
-function assertLittleEndian(): void {
-  if (endianness() !== 'LE') throw new Error('checkpoints are little-endian float32; this machine is big-endian');
-}
+/** A checkpoint file's header, as read (and checked) by readCheckpointHeader. */
+export type CheckpointHeader = SafetensorsHeader;
 
 export interface CheckpointStates {
   readonly tensors: readonly TensorSpec[];
@@ -108,10 +97,10 @@ function crcValueOffset(bytes: Buffer, key: string): number {
 export async function writeCheckpoint(path: string, { tensors, states, metadata }: CheckpointStates): Promise<void> {
   assertLittleEndian();
   const order = (['params', 'm', 'v', 'vmax'] as const).filter((s) => states[s] !== undefined);
-  const header: Record<string, unknown> = {
-    // __metadata__ first and the CRC keys first in it: their first occurrence in the header is theirs,
-    // before any tensor name or config text that could hold the same characters.
-    __metadata__: {
+  // The CRC keys first in __metadata__: their first occurrence in the header is theirs, before any tensor
+  // name or config text that could hold the same characters.
+  const { head } = encodeHeader(
+    {
       [kHeaderCrcKey]: kCrcPlaceholder,
       [kDataCrcKey]: kCrcPlaceholder,
       format: kCheckpointFormat,
@@ -121,19 +110,8 @@ export async function writeCheckpoint(path: string, { tensors, states, metadata 
       config: JSON.stringify(metadata.config),
       data: JSON.stringify(metadata.data),
     },
-  };
-  let offset = 0;
-  for (const state of order) {
-    for (const t of tensors) {
-      header[fileTensorName(state, t.name)] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + 4 * t.size] };
-      offset += 4 * t.size;
-    }
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
-  const head = Buffer.alloc(8 + Buffer.byteLength(json));
-  head.writeBigUInt64LE(BigInt(head.length - 8), 0);
-  head.write(json, 8, 'utf8');
+    order.flatMap((state) => tensors.map((t) => ({ name: fileTensorName(state, t.name), shape: t.shape }))),
+  );
   const headerCrc = crc32(head);
 
   const tmp = checkpointTempPath(path);
@@ -148,11 +126,9 @@ export async function writeCheckpoint(path: string, { tensors, states, metadata 
     for (const state of order) {
       const views = states[state]!;
       for (const t of tensors) {
+        // Segment by segment (tensor ∩ shard): data goes from each shard's memory to the file.
         for (const part of tensorParts(views[t.name])) {
-          // One piece per segment (tensor ∩ shard): data goes from each shard's memory to the file.
-          const bytes = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
-          for (let at = 0; at < bytes.length; at += kIoChunkBytes) {
-            const piece = bytes.subarray(at, Math.min(bytes.length, at + kIoChunkBytes));
+          for (const piece of bytePieces(part)) {
             dataCrc = crc32(piece, dataCrc);
             await file.write(piece);
           }
@@ -187,91 +163,19 @@ export class CheckpointError extends Error {
   }
 }
 
-/** Read `bytes.length` bytes at `position`, or fail naming the file. */
-function readFully(fd: number, path: string, bytes: Uint8Array, position: number): void {
-  for (let at = 0; at < bytes.length; ) {
-    const got = readSync(fd, bytes, at, Math.min(kIoChunkBytes, bytes.length - at), position + at);
-    if (got === 0) throw new CheckpointError(path, 'truncated while reading');
-    at += got;
+/** A format error (safetensors.ts) as a checkpoint error: same words, prefixed with `checkpoint`. */
+function asCheckpointError<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof SafetensorsError) throw new CheckpointError(err.path, err.detail);
+    throw err;
   }
-}
-
-function isPlainObject(x: unknown): x is Record<string, unknown> {
-  return x !== null && typeof x === 'object' && !Array.isArray(x);
-}
-
-/** One tensor's header entry, checked field by field: the header is untrusted JSON. */
-function checkEntry(path: string, name: string, e: unknown): HeaderEntry {
-  const tensor = `tensor ${showValue(name)}`;
-  if (!isPlainObject(e)) throw new CheckpointError(path, `${tensor}: header entry is ${showValue(e)}, expected {dtype, shape, data_offsets}`);
-  const { dtype, shape, data_offsets: offsets } = e;
-  if (dtype !== 'F32') throw new CheckpointError(path, `${tensor} has dtype ${showValue(dtype)}, expected "F32"`);
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new CheckpointError(path, `${tensor}: shape ${showValue(shape)} is not a list of non-negative integers`);
-  }
-  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
-    throw new CheckpointError(path, `${tensor}: data_offsets ${showValue(offsets)} is not [begin, end] with 0 <= begin <= end`);
-  }
-  // A product of safe integers may round; it then cannot equal a safe byte count, which is all we need.
-  const count = (shape as number[]).reduce((a, d) => a * d, 1);
-  if (offsets[1] - offsets[0] !== 4 * count) {
-    throw new CheckpointError(path, `${tensor}: shape ${showValue(shape)} needs ${4 * count} bytes, its data_offsets ${showValue(offsets)} hold ${offsets[1] - offsets[0]}`);
-  }
-  return { dtype, shape: shape as number[], data_offsets: offsets as [number, number] };
-}
-
-/** safetensors' __metadata__: absent, or an object of strings. */
-function checkMetadata(path: string, meta: unknown): Record<string, string> {
-  if (meta === undefined) return {};
-  if (!isPlainObject(meta)) throw new CheckpointError(path, `__metadata__ is ${showValue(meta)}, expected an object of strings`);
-  for (const [key, value] of Object.entries(meta)) {
-    if (typeof value !== 'string') throw new CheckpointError(path, `__metadata__.${key} is ${showValue(value)}, expected a string`);
-  }
-  return meta as Record<string, string>;
 }
 
 /** Read and check the header: sizes, JSON, dtypes, shapes, contiguous offsets, and the file length. */
 export function readCheckpointHeader(path: string): CheckpointHeader {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw new CheckpointError(path, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message);
-  }
-  try {
-    const size = fstatSync(fd).size;
-    if (size < 8) throw new CheckpointError(path, `only ${size} bytes: not a safetensors file`);
-    const lenBuf = Buffer.alloc(8);
-    readFully(fd, path, lenBuf, 0);
-    const n = lenBuf.readBigUInt64LE(0);
-    // Checked before anything that size is allocated: the length is the first thing a corrupt file lies about.
-    if (n > BigInt(Math.min(kMaxHeaderBytes, size - 8))) throw new CheckpointError(path, `header length ${n} does not fit in the file (${size} bytes): corrupt or truncated`);
-    const headBuf = Buffer.alloc(Number(n));
-    readFully(fd, path, headBuf, 8);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(headBuf.toString('utf8'));
-    } catch {
-      throw new CheckpointError(path, 'header is not valid JSON: corrupt file');
-    }
-    if (!isPlainObject(raw)) throw new CheckpointError(path, `header is ${showValue(raw, 20)}, expected a JSON object`);
-    const { __metadata__: meta, ...rest } = raw;
-    const metadata = checkMetadata(path, meta);
-    const entries = Object.entries(rest).map(([name, e]) => [name, checkEntry(path, name, e)] as const);
-    const sorted = [...entries].sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0] || a[1].data_offsets[1] - b[1].data_offsets[1]);
-    let end = 0;
-    for (const [name, h] of sorted) {
-      if (h.data_offsets[0] !== end) throw new CheckpointError(path, `tensor ${showValue(name)} starts at byte ${h.data_offsets[0]}, expected ${end}: offsets are not contiguous`);
-      end = h.data_offsets[1];
-    }
-    const dataStart = 8 + Number(n);
-    if (dataStart + end !== size) {
-      throw new CheckpointError(path, `${size < dataStart + end ? 'truncated' : 'has trailing bytes'}: header describes ${dataStart + end} bytes, file has ${size}`);
-    }
-    return { path, metadata, tensors: new Map(entries), dataStart };
-  } finally {
-    closeSync(fd);
-  }
+  return asCheckpointError(() => readSafetensorsHeader(path));
 }
 
 /**
@@ -287,7 +191,7 @@ export function verifyCheckpoint(header: CheckpointHeader): void {
   const fd = openSync(path, 'r');
   try {
     const head = Buffer.alloc(header.dataStart); // at most 8 + 100 MB: checked by readCheckpointHeader
-    readFully(fd, path, head, 0);
+    asCheckpointError(() => readFully(fd, path, head, 0));
     for (const key of [kHeaderCrcKey, kDataCrcKey]) {
       const at = crcValueOffset(head, key);
       // Not at the key's first occurrence (a duplicated key, an escape): not as shardtrain wrote it.
@@ -301,7 +205,7 @@ export function verifyCheckpoint(header: CheckpointHeader): void {
     let dataCrc = 0;
     for (let pos = header.dataStart; pos < size; pos += chunk.length) {
       const piece = chunk.subarray(0, Math.min(chunk.length, size - pos));
-      readFully(fd, path, piece, pos);
+      asCheckpointError(() => readFully(fd, path, piece, pos));
       dataCrc = crc32(piece, dataCrc);
     }
     if (hex32(dataCrc) !== m[kDataCrcKey]) {
@@ -357,22 +261,10 @@ export function checkCheckpointTensors(header: CheckpointHeader, tensors: readon
 
 /** Copy the file's tensors into live views (call checkCheckpointTensors first). */
 export function readCheckpointInto(header: CheckpointHeader, tensors: readonly TensorSpec[], states: Partial<Record<StateName, Readonly<Record<string, TensorView>>>>): void {
-  assertLittleEndian();
   const fd = openSync(header.path, 'r');
   try {
     for (const [state, views] of Object.entries(states) as [StateName, Readonly<Record<string, TensorView>>][]) {
-      for (const t of tensors) {
-        let pos = header.dataStart + header.tensors.get(fileTensorName(state, t.name))!.data_offsets[0];
-        for (const part of tensorParts(views[t.name])) {
-          const bytes = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
-          for (let at = 0; at < bytes.length; ) {
-            const got = readSync(fd, bytes, at, Math.min(kIoChunkBytes, bytes.length - at), pos);
-            if (got === 0) throw new CheckpointError(header.path, 'truncated while reading');
-            at += got;
-            pos += got;
-          }
-        }
-      }
+      for (const t of tensors) asCheckpointError(() => readTensorInto(fd, header, fileTensorName(state, t.name), tensorParts(views[t.name])));
     }
   } finally {
     closeSync(fd);
@@ -381,14 +273,5 @@ export function readCheckpointInto(header: CheckpointHeader, tensors: readonly T
 
 /** Read one tensor of the file into a new Float32Array (for inspect and tests). */
 export function readTensor(header: CheckpointHeader, name: string): Float32Array {
-  const h = header.tensors.get(name);
-  if (!h) throw new CheckpointError(header.path, `no tensor "${name}"`);
-  const out = new Float32Array((h.data_offsets[1] - h.data_offsets[0]) / 4);
-  const fd = openSync(header.path, 'r');
-  try {
-    readSync(fd, new Uint8Array(out.buffer), 0, out.byteLength, header.dataStart + h.data_offsets[0]);
-  } finally {
-    closeSync(fd);
-  }
-  return out;
+  return asCheckpointError(() => readSafetensor(header, name));
 }

@@ -4,19 +4,22 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { builtinModels } from './model-module.js';
-import { kMinWorkerMemoryMb } from '../parallel/pool.js';
-import { oneLine } from './one-line.js';
 import { conventionNames } from '../optim/conventions.js';
+import { kernelChoices } from '../optim/kernels.js';
+import { adamwDefaults } from '../optim/options.js';
 import { scheduleNames } from '../optim/schedules.js';
+import type { OptimizerOptions } from '../parallel/optimizer-options.js';
+import { kMinWorkerMemoryMb } from '../parallel/pool.js';
+import { builtinModels } from './model-module.js';
+import { oneLine } from './one-line.js';
 
 const int = (min: number) => z.number().int().min(min);
 const nonNegative = z.number().min(0);
 
 const scheduleSchema = z.union([
-  z.enum(scheduleNames as [string, ...string[]]),
+  z.enum(scheduleNames),
   z.strictObject({
-    name: z.enum(scheduleNames as [string, ...string[]]),
+    name: z.enum(scheduleNames),
     warmupSteps: int(0).optional(),
     /** Default: the run's `steps`. */
     totalSteps: int(0).optional(),
@@ -26,21 +29,25 @@ const scheduleSchema = z.union([
   }),
 ]);
 
+// Defaults and enums come from the optimizer (src/optim/options.ts): one copy of each.
 const optimizerSchema = z.strictObject({
-  convention: z.enum(conventionNames as unknown as [string, ...string[]]).default('pytorch'),
-  lr: nonNegative.default(1e-3),
-  schedule: scheduleSchema.default('constant'),
-  betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.999]),
-  eps: nonNegative.default(1e-8),
-  weightDecay: nonNegative.default(0.01),
+  convention: z.enum(conventionNames).default(adamwDefaults.convention),
+  lr: nonNegative.default(adamwDefaults.lr),
+  schedule: scheduleSchema.default(adamwDefaults.schedule),
+  betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([...adamwDefaults.betas]),
+  eps: nonNegative.default(adamwDefaults.eps),
+  weightDecay: nonNegative.default(adamwDefaults.weightDecay),
   /** Regex strings (search semantics), or 'bert' / 'hf'. */
   excludeFromWeightDecay: z.union([z.enum(['bert', 'hf']), z.array(z.string())]).optional(),
   clipGlobalNorm: z.number().positive().optional(),
   clipValue: z.number().positive().optional(),
   amsgrad: z.boolean().optional(),
-  kernel: z.enum(['auto', 'js', 'wasm']).default('auto'),
-  /** A NaN/Inf loss or gradient: stop with an error naming step, replica and examples, or skip the step and take the next batch. */
-  onNonFinite: z.enum(['throw', 'skip']).default('throw'),
+  kernel: z.enum(kernelChoices).default(adamwDefaults.kernel),
+  /**
+   * A NaN/Inf loss or gradient: stop with an error naming step, replica and examples, or skip the step and
+   * take the next batch. ('ignore', the optimizer's third policy, has no place in training: a NaN would reach the params.)
+   */
+  onNonFinite: z.enum(['throw', 'skip']).default(adamwDefaults.onNonFinite as 'throw'),
   /** With 'skip': this many skipped steps in a row stop the run (the params are no longer producing finite gradients). */
   maxConsecutiveSkips: int(1).default(5),
 });
@@ -164,4 +171,48 @@ export function loadConfigFile(path: string): TrainConfig {
     return { ...config, model: { ...config.model, module: resolve(dirname(path), spec) } };
   }
   return config;
+}
+
+/**
+ * The warmup a run uses: a schedule whose totalSteps is left to the run's `steps` (a short `--steps`) may
+ * have a warmup longer than the run; it is then cut to the run's length rather than refused.
+ */
+function warmupIsCut(config: TrainConfig): boolean {
+  const s = config.optimizer.schedule;
+  return typeof s !== 'string' && s.totalSteps === undefined && s.warmupSteps !== undefined && s.warmupSteps > config.steps;
+}
+
+/** One line saying the warmup was cut to fit the run, or null when it was not. */
+export function warmupCutNote(config: TrainConfig): string | null {
+  const s = config.optimizer.schedule;
+  if (typeof s === 'string' || !warmupIsCut(config)) return null;
+  return `note: optimizer.schedule.warmupSteps (${s.warmupSteps}) is longer than the run (${config.steps} steps): warmup cut to ${config.steps} steps`;
+}
+
+/**
+ * The optimizer options of a training run (everything but params, threads, slots and start step, which the
+ * trainer adds). A schedule's totalSteps defaults to the run's steps, and its warmup is fitted to them.
+ */
+export function optimizerOptionsFromConfig(config: TrainConfig): Omit<OptimizerOptions, 'params'> {
+  const o = config.optimizer;
+  const schedule: OptimizerOptions['schedule'] =
+    typeof o.schedule === 'string'
+      ? { name: o.schedule, totalSteps: config.steps }
+      : { ...o.schedule, totalSteps: o.schedule.totalSteps ?? config.steps, ...(warmupIsCut(config) ? { warmupSteps: config.steps } : {}) };
+  return {
+    convention: o.convention,
+    lr: o.lr,
+    schedule,
+    betas: o.betas,
+    eps: o.eps,
+    weightDecay: o.weightDecay,
+    excludeFromWeightDecay: o.excludeFromWeightDecay,
+    clipGlobalNorm: o.clipGlobalNorm,
+    clipValue: o.clipValue,
+    amsgrad: o.amsgrad,
+    kernel: o.kernel,
+    // The trainer decides between throwing and skipping, after naming replicas and examples.
+    onNonFinite: 'skip',
+    workerMemoryMb: config.workerMemoryMb,
+  };
 }

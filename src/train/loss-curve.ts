@@ -10,8 +10,8 @@ export interface CurvePoint {
   readonly series: string;
 }
 
-/** SVG text of loss against step, one line per series; a dashed rule marks `reference` (e.g. ln V) if given. */
-export async function lossCurveSvg(points: readonly CurvePoint[], title: string, reference?: { value: number; label: string }): Promise<string> {
+/** SVG text of loss against step, one line per series. */
+export async function lossCurveSvg(points: readonly CurvePoint[], title: string): Promise<string> {
   const line = {
     data: { values: points as CurvePoint[] },
     mark: { type: 'line', point: points.length < 60 },
@@ -26,9 +26,7 @@ export async function lossCurveSvg(points: readonly CurvePoint[], title: string,
     title,
     width: 640,
     height: 360,
-    layer: reference
-      ? [line, { data: { values: [reference] }, mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' }, encoding: { y: { field: 'value', type: 'quantitative' }, tooltip: { field: 'label' } } }]
-      : [line],
+    layer: [line],
   };
   return vegaLiteSvg(spec);
 }

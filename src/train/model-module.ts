@@ -14,6 +14,10 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as TF from '@tensorflow/tfjs-core';
 import type * as TFL from '@tensorflow/tfjs-layers';
+import type { TensorSpec } from '../memory/layout.js';
+import { initTf, tf, tfl, type BackendName } from '../tfjs/tf.js';
+
+export type { TensorSpec } from '../memory/layout.js';
 
 export type Tf = typeof TF;
 export type Tfl = typeof TFL;
@@ -105,12 +109,6 @@ export async function loadModelModule(url: string): Promise<ModelModule> {
   return mod as unknown as ModelModule;
 }
 
-export interface TensorSpec {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly size: number;
-}
-
 /** The model's trainable tensors, in order, under their tfjs names. */
 export function modelTensors(model: LayersModel, url: string): TensorSpec[] {
   if (model === null || typeof model !== 'object' || !Array.isArray((model as { trainableWeights?: unknown }).trainableWeights)) {
@@ -172,4 +170,31 @@ export function checkDataSet(data: DataSet, url: string): { train: number; eval:
     return n;
   };
   return { train: count(data?.train, 'train'), eval: count(data?.eval, 'eval') };
+}
+
+/** A model module started on this thread: tfjs, the module, its model and its data, all checked. */
+export interface StartedModel {
+  readonly backend: BackendName;
+  readonly url: string;
+  readonly module: ModelModule;
+  readonly model: LayersModel;
+  readonly tensors: TensorSpec[];
+  readonly data: DataSet;
+  readonly counts: { readonly train: number; readonly eval: number };
+}
+
+/**
+ * The one start-up of a model, used by the coordinator, every replica and the benchmarks: load tfjs on
+ * `backend`, import the module (a built-in name, a path or a file: URL), build the model for `seed`, load
+ * its data, and check both against the contract.
+ */
+export async function startModel(spec: { module: string; options: Readonly<Record<string, unknown>>; seed: number; backend: BackendName }): Promise<StartedModel> {
+  const backend = await initTf(spec.backend);
+  const url = modelModuleUrl(spec.module);
+  const mod = await loadModelModule(url);
+  const model = mod.createModel({ tf, tfl, options: spec.options, seed: spec.seed });
+  const tensors = modelTensors(model, url);
+  const data = await mod.loadData({ options: spec.options, seed: spec.seed });
+  const counts = checkDataSet(data, url);
+  return { backend, url, module: mod, model, tensors, data, counts };
 }

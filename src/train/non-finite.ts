@@ -6,7 +6,7 @@ import { firstNonFinite, type TensorView } from '../memory/tensor-views.js';
 import type { DataSet, LayersModel, ModelModule } from './model-module.js';
 import { batchTensors } from './replica.js';
 import type * as TF from '@tensorflow/tfjs-core';
-import { tf } from './tf.js';
+import { tf } from '../tfjs/tf.js';
 
 export interface NonFiniteReplica {
   readonly replica: number;

@@ -13,10 +13,11 @@ import { threadId } from 'node:worker_threads';
 import type { ExtensionEnv } from '../parallel/worker-protocol.js';
 import { tensorParts, tensorViews, type TensorView } from '../memory/tensor-views.js';
 import { DataOrder, gatherBatch } from './data-order.js';
-import { checkDataSet, loadModelModule, modelTensors, type DataSet, type ExampleSet, type LayersModel, type ModelModule, type TensorSpec } from './model-module.js';
+import type { TensorSpec } from '../memory/layout.js';
+import { startModel, type DataSet, type ExampleSet, type LayersModel, type ModelModule, type StartedModel } from './model-module.js';
 import { markReplicaStarted } from './step-guard.js';
 import type * as TF from '@tensorflow/tfjs-core';
-import { initTf, tf, tfl, type BackendName } from './tf.js';
+import { tf, type BackendName } from '../tfjs/tf.js';
 
 export interface ReplicaInit {
   readonly moduleUrl: string;
@@ -94,19 +95,18 @@ export class Replica {
   readonly #micro: number;
   readonly backend: BackendName;
 
-  constructor(init: ReplicaInit, mod: ModelModule, model: LayersModel, data: DataSet, backend: BackendName, env: ExtensionEnv) {
+  constructor(init: ReplicaInit, started: StartedModel, env: ExtensionEnv) {
     if (env.step === null) throw new Error('the replica extension needs a pool created by the optimizer');
+    const { module: mod, model, data, backend, tensors: specs, counts } = started;
     this.#init = init;
     this.#module = mod;
     this.#model = model;
     this.backend = backend;
-    const specs = modelTensors(model, init.moduleUrl);
     const got = specs.map((s) => `${s.name}[${s.shape}]`).join(', ');
     const want = init.tensors.map((s) => `${s.name}[${s.shape}]`).join(', ');
     if (got !== want) throw new Error(`model module ${init.moduleUrl} built different tensors in a worker (${got}) than on the main thread (${want}): name your layers and make createModel deterministic`);
     this.#variables = model.trainableWeights.map((w) => w.read() as TF.Variable);
     this.#data = data;
-    const counts = checkDataSet(data, init.moduleUrl);
     this.#order = new DataOrder(counts.train, init.globalBatch, init.seed);
     const { layout, shards } = env.step;
     this.#params = tensorViews(layout, shards, 'params');
@@ -179,11 +179,8 @@ export class Replica {
 /** The worker-extension entry point: called once per pool thread. */
 export async function createHandler(data: unknown, env: ExtensionEnv): Promise<(payload: unknown) => unknown> {
   const init = data as ReplicaInit;
-  const backend = await initTf(init.backend);
-  const mod = await loadModelModule(init.moduleUrl);
-  const model = mod.createModel({ tf, tfl, options: init.modelOptions, seed: init.seed });
-  const dataSet = await mod.loadData({ options: init.modelOptions, seed: init.seed });
-  const replica = new Replica(init, mod, model, dataSet, backend, env);
+  const started = await startModel({ module: init.moduleUrl, options: init.modelOptions, seed: init.seed, backend: init.backend });
+  const replica = new Replica(init, started, env);
   return (payload: unknown) => {
     const task = payload as ReplicaTask;
     if (task.op === 'grad') return replica.grad(task.batch, task.replica);

@@ -3,11 +3,12 @@
 // sample() writes the text; loadData gives it its meta (the vocabulary), as during training.
 
 import { statSync } from 'node:fs';
-import { checkCheckpointTensors, checkpointMetadata, fileTensorName, readTensor, type StateName } from './checkpoint.js';
+import { stateNamesFor } from '../memory/shard-states.js';
+import { tf } from '../tfjs/tf.js';
+import { checkCheckpointTensors, checkpointMetadata, fileTensorName, readTensor } from './checkpoint.js';
 import { newestValidCheckpoint, verifyCheckpointFile } from './checkpoint-store.js';
-import { loadModelModule, modelModuleUrl, modelTensors, type SampleContext } from './model-module.js';
+import { startModel, type SampleContext } from './model-module.js';
 import type * as TF from '@tensorflow/tfjs-core';
-import { initTf, tf, tfl } from './tf.js';
 import { checkpointConfig } from './trainer.js';
 
 export interface SampleOptions extends Partial<Pick<SampleContext, 'prompt' | 'tokens' | 'temperature'>> {
@@ -37,20 +38,14 @@ export async function sampleFromCheckpoint(o: SampleOptions): Promise<SampleResu
   }
   const header = isDir ? newestValidCheckpoint(o.source, warn) : verifyCheckpointFile(o.source);
   const config = checkpointConfig(header);
-  await initTf(config.backend);
-  const url = modelModuleUrl(config.model.module);
-  const mod = await loadModelModule(url);
+  const { module: mod, model, tensors, data } = await startModel({ ...config.model, seed: config.seed, backend: config.backend });
   if (!mod.sample) throw new Error(`model module ${config.model.module} has no sample() export: it cannot write samples`);
-  const model = mod.createModel({ tf, tfl, options: config.model.options, seed: config.seed });
-  const tensors = modelTensors(model, url);
   // The whole file must match this model (Adam's moments too), as for a resume; only the params are read.
-  const states: StateName[] = ['params', 'm', 'v', ...(config.optimizer.amsgrad ? (['vmax'] as const) : [])];
-  checkCheckpointTensors(header, tensors, states);
+  checkCheckpointTensors(header, tensors, stateNamesFor(config.optimizer.amsgrad === true));
   tensors.forEach((t, i) => {
     const values = readTensor(header, fileTensorName('params', t.name));
     tf.tidy(() => (model.trainableWeights[i].read() as TF.Variable).assign(tf.tensor(values, t.shape as number[], 'float32')));
   });
-  const data = await mod.loadData({ options: config.model.options, seed: config.seed });
   const count = o.count ?? 1;
   const samples = mod.sample({ tf, model, count, seed: o.seed ?? config.seed, meta: data.meta, prompt: o.prompt, tokens: o.tokens, temperature: o.temperature });
   return { checkpoint: header.path, step: checkpointMetadata(header).step, samples };

@@ -7,29 +7,20 @@
 // The params are then visible to every replica for the next step.
 
 import { availableParallelism } from 'node:os';
-import { createOptimizer, type ShardedAdamW } from '../optim/optimizer.js';
-import type { OptimizerOptions } from '../optim/options.js';
-import type { ScheduleName } from '../optim/schedules.js';
-import type { ConventionName } from '../optim/conventions.js';
-import type { TensorView } from '../memory/tensor-views.js';
+import type { TensorSpec } from '../memory/layout.js';
+import { stateNamesFor, type StateName } from '../memory/shard-states.js';
+import { createOptimizer, type ShardedAdamW } from '../parallel/optimizer.js';
 import { settleAll } from '../parallel/settle.js';
-import {
-  checkCheckpointTensors,
-  checkpointMetadata,
-  readCheckpointInto,
-  writeCheckpoint,
-  type CheckpointHeader,
-  type StateName,
-} from './checkpoint.js';
+import type * as TF from '@tensorflow/tfjs-core';
+import { tf, type BackendName } from '../tfjs/tf.js';
+import { checkCheckpointTensors, checkpointMetadata, readCheckpointInto, writeCheckpoint, type CheckpointHeader } from './checkpoint.js';
 import { verifyCheckpointFile, type VerifiedCheckpoint } from './checkpoint-store.js';
-import { parseConfig, ConfigError, type TrainConfig, type TrainConfigInput } from './config.js';
+import { optimizerOptionsFromConfig, parseConfig, ConfigError, type TrainConfig, type TrainConfigInput } from './config.js';
 import { DataOrder, type DataPosition } from './data-order.js';
-import { checkDataSet, loadModelModule, modelModuleUrl, modelTensors, tokensPerExample, type DataSet, type LayersModel, type ModelModule, type SampleContext, type TensorSpec } from './model-module.js';
+import { startModel, tokensPerExample, type DataSet, type LayersModel, type ModelModule, type SampleContext } from './model-module.js';
 import { describeNonFinite, exampleIsFinite, firstNonFiniteTensor, type NonFiniteReport } from './non-finite.js';
 import type { EvalPart, ReplicaInfo, ReplicaInit, ReplicaTask } from './replica.js';
 import { replicaLabel, StepGuard, StepTimeoutError, withDeadline } from './step-guard.js';
-import type * as TF from '@tensorflow/tfjs-core';
-import { initTf, tf, tfl, type BackendName } from './tf.js';
 
 const kReplicaExtension = 'shardtrain.replica';
 const replicaModule = new URL('./replica.js', import.meta.url).href;
@@ -96,6 +87,7 @@ export class Trainer {
     module: ModelModule;
     model: LayersModel;
     data: DataSet;
+    counts: { readonly train: number; readonly eval: number };
     guard: StepGuard;
     skips: SkipCounters;
   }) {
@@ -110,7 +102,7 @@ export class Trainer {
     this.#data = init.data;
     this.#guard = init.guard;
     this.#skips = init.skips;
-    this.counts = checkDataSet(init.data, init.config.model.module);
+    this.counts = init.counts;
     this.#order = new DataOrder(this.counts.train, init.config.batchSize, init.config.seed);
   }
 
@@ -131,16 +123,10 @@ export class Trainer {
     const startStep = meta?.step ?? 0;
     const skips = meta ? skipCounters(meta.data, header!.path) : { skipped: 0, consecutive: 0 };
 
-    const backend = await initTf(config.backend);
-    const moduleUrl = modelModuleUrl(config.model.module);
-    const mod = await loadModelModule(moduleUrl);
-    const model = mod.createModel({ tf, tfl, options: config.model.options, seed: config.seed });
-    const tensors = modelTensors(model, moduleUrl);
-    const data = await mod.loadData({ options: config.model.options, seed: config.seed });
-    checkDataSet(data, moduleUrl);
-    const o = config.optimizer;
-    const states: StateName[] = ['params', 'm', 'v', ...(o.amsgrad ? (['vmax'] as const) : [])];
-    if (header) checkCheckpointTensors(header, tensors, states);
+    const started = await startModel({ module: config.model.module, options: config.model.options, seed: config.seed, backend: config.backend });
+    const { backend, tensors, model } = started;
+    const optimizerOptions = optimizerOptionsFromConfig(config);
+    if (header) checkCheckpointTensors(header, tensors, stateNamesFor(optimizerOptions.amsgrad === true));
 
     const guard = new StepGuard(
       replicas,
@@ -148,7 +134,7 @@ export class Trainer {
       config.workerMemoryMb === undefined ? '' : ` (workerMemoryMb ${config.workerMemoryMb})`,
     );
     const replicaInit: ReplicaInit = {
-      moduleUrl,
+      moduleUrl: started.url,
       modelOptions: config.model.options,
       seed: config.seed,
       backend,
@@ -159,33 +145,16 @@ export class Trainer {
       evalBatch: config.evalBatch,
       threadTable: guard.table,
     };
-    const schedule: OptimizerOptions['schedule'] =
-      typeof o.schedule === 'string'
-        ? { name: o.schedule as ScheduleName, totalSteps: config.steps }
-        : { ...o.schedule, name: o.schedule.name as ScheduleName, totalSteps: o.schedule.totalSteps ?? config.steps };
     const optimizer = await createOptimizer({
+      ...optimizerOptions,
       params: tensors.map((t, i) => [t.name, model.trainableWeights[i].read().dataSync() as Float32Array] as const),
       threads,
       gradSlots: replicas,
-      convention: o.convention as ConventionName,
-      lr: o.lr,
-      schedule,
-      betas: o.betas,
-      eps: o.eps,
-      weightDecay: o.weightDecay,
-      excludeFromWeightDecay: o.excludeFromWeightDecay,
-      clipGlobalNorm: o.clipGlobalNorm,
-      clipValue: o.clipValue,
-      amsgrad: o.amsgrad,
-      kernel: o.kernel,
-      // The trainer decides between throwing and skipping, after naming replicas and examples.
-      onNonFinite: 'skip',
-      workerMemoryMb: config.workerMemoryMb,
       startStep,
       workerExtensions: { [kReplicaExtension]: { module: replicaModule, data: replicaInit } },
     });
-    if (header) readCheckpointInto(header, tensors, Object.fromEntries(states.map((s) => [s, viewsOf(optimizer, s)])));
-    const trainer = new Trainer({ config, tensors, threads, replicas, backend, optimizer, module: mod, model, data, guard, skips });
+    if (header) readCheckpointInto(header, tensors, Object.fromEntries(optimizer.stateNames.map((s) => [s, optimizer.stateViews(s)])));
+    const trainer = new Trainer({ config, tensors, threads, replicas, backend, optimizer, module: started.module, model, data: started.data, counts: started.counts, guard, skips });
     try {
       // Every thread loads the model now (one task each: piscina gives a busy thread no second task), so a
       // broken model module fails here and the first step's deadline does not include the start-up.
@@ -296,8 +265,7 @@ export class Trainer {
   /** Copy the current params into this thread's tfjs model. */
   #syncModel(): void {
     this.tensors.forEach((t, i) => {
-      const view = this.optimizer.params[t.name];
-      const values = view instanceof Float32Array ? view.slice() : view.slice();
+      const values = this.optimizer.params[t.name].slice();
       tf.tidy(() => (this.#model.trainableWeights[i].read() as TF.Variable).assign(tf.tensor(values, t.shape as number[], 'float32')));
     });
   }
@@ -316,17 +284,16 @@ export class Trainer {
 
   /** Copies of the current params (or m, v), by name. */
   snapshot(state: StateName = 'params'): Record<string, Float32Array> {
-    const views = viewsOf(this.optimizer, state);
+    const views = this.optimizer.stateViews(state);
     return Object.fromEntries(this.tensors.map((t) => [t.name, views[t.name].slice()]));
   }
 
   /** Write a safetensors checkpoint of params and Adam moments at globalStep (atomic). */
   async saveCheckpoint(path: string): Promise<void> {
     const o = this.optimizer;
-    const states: StateName[] = ['params', 'm', 'v', ...(o.knobs.amsgrad ? (['vmax'] as const) : [])];
     await writeCheckpoint(path, {
       tensors: this.tensors,
-      states: Object.fromEntries(states.map((s) => [s, viewsOf(o, s)])),
+      states: Object.fromEntries(o.stateNames.map((s) => [s, o.stateViews(s)])),
       metadata: {
         step: o.globalStep,
         lr: o.lr,
@@ -357,15 +324,6 @@ export class Trainer {
   async close(): Promise<void> {
     await this.optimizer.close();
   }
-}
-
-function viewsOf(opt: ShardedAdamW, state: StateName): Readonly<Record<string, TensorView>> {
-  if (state === 'params') return opt.params;
-  if (state === 'vmax') {
-    if (!opt.state.vmax) throw new Error('this optimizer has no v_max (amsgrad is off)');
-    return opt.state.vmax;
-  }
-  return opt.state[state];
 }
 
 /** The skip counters of a checkpoint's `data` metadata (absent in older checkpoints: none skipped). */

@@ -7,15 +7,15 @@
 //   run-one.ts   one Trainer run and its numbers       summary.ts  mean ± std over seeds, the tables
 //   plots.ts     loss.svg and heatmap.svg              progress.ts run k/n and the ETA
 
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { normalizedWeightDecay } from '../../optim/decay-rules.js';
-import { loadConfigFile, type TrainConfig } from '../config.js';
-import { checkDataSet, loadModelModule, modelModuleUrl, modelTensors } from '../model-module.js';
-import { initTf, tf, tfl } from '../tf.js';
+import { loadConfigFile, warmupCutNote, type TrainConfig } from '../config.js';
+import { startModel } from '../model-module.js';
+import { RunLock } from '../run-lock.js';
 import { buildGrid, describeExclusion, type GridRun } from './grid.js';
-import { checkOutDir, kCompareKind, resolveCompareOptions, type CompareOptions } from './options.js';
+import { checkOutDir, kCompareKind, resolveCompareOptions, type CompareOptions, type ResolvedCompareOptions } from './options.js';
 import { heatmapSvg, lossCurvesSvg } from './plots.js';
 import { GridProgress } from './progress.js';
 import { normPartition, runOne, type RunResult } from './run-one.js';
@@ -50,18 +50,9 @@ function rebuildCommand(o: CompareOptions, out: string): string {
 
 /** What the summary says about the model and data, read once on this thread (no pool). */
 async function describeModel(config: TrainConfig): Promise<{ trainExamples: number; evalExamples: number; params: number; names: string[] }> {
-  await initTf(config.backend);
-  const url = modelModuleUrl(config.model.module);
-  const mod = await loadModelModule(url);
-  const data = await mod.loadData({ options: config.model.options, seed: config.seed });
-  const counts = checkDataSet(data, url);
-  const model = mod.createModel({ tf, tfl, options: config.model.options, seed: config.seed });
-  try {
-    const tensors = modelTensors(model, url);
-    return { trainExamples: counts.train, evalExamples: counts.eval, params: tensors.reduce((a, t) => a + t.size, 0), names: tensors.map((t) => t.name) };
-  } finally {
-    model.dispose();
-  }
+  const { model, tensors, counts } = await startModel({ module: config.model.module, options: config.model.options, seed: config.seed, backend: config.backend });
+  model.dispose();
+  return { trainExamples: counts.train, evalExamples: counts.eval, params: tensors.reduce((a, t) => a + t.size, 0), names: tensors.map((t) => t.name) };
 }
 
 /** The exclusion example in one paragraph of numbers: main series against the toggled one, per λ. */
@@ -98,8 +89,18 @@ export async function runCompare(options: CompareRunOptions): Promise<CompareSum
   const o = resolveCompareOptions(options);
   let base = loadConfigFile(o.configPath);
   if (o.steps !== undefined) base = { ...base, steps: o.steps };
-  const out = o.out ?? defaultOut(base, o.configPath);
-  checkOutDir(out, o.force);
+  const lock = await RunLock.acquire(o.out ?? defaultOut(base, o.configPath), (line) => process.stderr.write(`${line}\n`));
+  try {
+    checkOutDir(lock.dir, o.force);
+    return await compareGrid(options, o, base, lock, log);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The grid's runs, then its files, written into the locked output directory at the end. */
+async function compareGrid(options: CompareRunOptions, o: ResolvedCompareOptions, base: TrainConfig, lock: RunLock, log: (line: string) => void): Promise<CompareSummary & { out: string }> {
+  const out = lock.dir;
   const threads = o.threads ?? base.threads ?? availableParallelism();
   const model = await describeModel(base);
 
@@ -121,6 +122,8 @@ export async function runCompare(options: CompareRunOptions): Promise<CompareSum
       `${grid.some((r) => r.exclusionExample) ? ` + ${grid.filter((r) => r.exclusionExample).length} exclusion-rule runs` : ''}), ` +
       `${base.steps} steps of batch ${base.batchSize} each on ${threads} threads; ${model.params} params; output ${out}`,
   );
+  const cut = warmupCutNote(base);
+  if (cut) log(cut);
   const progress = new GridProgress(grid.length, base.steps, options.progress ?? process.stderr.isTTY === true, log);
   const results: RunResult[] = [];
   try {
@@ -167,7 +170,7 @@ export async function runCompare(options: CompareRunOptions): Promise<CompareSum
     totalWallSec: progress.elapsedSec,
   };
 
-  mkdirSync(out, { recursive: true });
+  lock.assertHeld();
   const title = `${base.name ?? basename(o.configPath)}: ${base.steps} steps, mean over ${o.seeds} seed${o.seeds > 1 ? 's' : ''}`;
   writeAtomically(join(out, 'loss.svg'), await lossCurvesSvg(cells, `held-out loss (${title})`));
   writeAtomically(join(out, 'heatmap.svg'), await heatmapSvg(cells, `final held-out loss (${title})`));

@@ -5,7 +5,7 @@ import { compileDecayTable } from '../../optim/decay-rules.js';
 import { Trainer } from '../trainer.js';
 import type { ExclusionSetting, GridRun } from './grid.js';
 
-export interface CurvePoint {
+export interface EvalPoint {
   readonly step: number;
   readonly evalLoss: number;
 }
@@ -23,7 +23,7 @@ export interface RunResult {
   /** Mean loss over every held-out example, after the last step. */
   readonly evalLoss: number;
   /** Held-out loss at step 0, at every evalEvery steps, and at the end. */
-  readonly curve: readonly CurvePoint[];
+  readonly curve: readonly EvalPoint[];
   /** √(Σ θ²) over all tensors, after the last step. */
   readonly weightNorm: number;
   /** The same over the tensors the norm partition decays / excludes (see normPartition). */
@@ -64,7 +64,7 @@ export async function runOne(run: GridRun, o: RunOneOptions): Promise<RunResult 
   const steps = run.config.steps;
   const tail = Math.max(1, Math.floor(steps / 10));
   const trainer = await Trainer.create({ config: run.config, threads: o.threads, where: `compare run ${run.index + 1} (${run.series}, λ ${run.weightDecay}, seed ${run.seed})` });
-  const curve: CurvePoint[] = [];
+  const curve: EvalPoint[] = [];
   let tailSum = 0;
   let error: string | null = null;
   try {

@@ -5,17 +5,17 @@
 
 import { createControlBlock, kGenerationField, type ControlBlock } from '../memory/control.js';
 import { computeLayout, maxShardFloats, type Layout } from '../memory/layout.js';
-import { allocateShards, type ShardStates } from '../memory/shard-states.js';
-import { firstNonFinite, tensorViews, type StateRegion, type TensorView } from '../memory/tensor-views.js';
-import { WorkerPool } from '../parallel/pool.js';
-import { runPart, type StepContext, type StepPhase } from '../parallel/shard-tasks.js';
-import { settleAll } from '../parallel/settle.js';
-import type { KernelName, StepTask } from '../parallel/worker-protocol.js';
-import type { ConventionKnobs, ConventionName } from './conventions.js';
-import { defaultKernel, loadKernels } from './kernels.js';
-import { resolveOptions, type OptimizerOptions, type ResolvedOptions } from './options.js';
-import { createSchedule, type Schedule } from './schedules.js';
-import { clipScaleFor, setClipScale, writeStepScalars, type StepConstants } from './step-scalars.js';
+import { allocateShards, stateNamesFor, type ShardStates, type StateName } from '../memory/shard-states.js';
+import { firstNonFinite, tensorViews, type TensorView } from '../memory/tensor-views.js';
+import type { ConventionKnobs, ConventionName } from '../optim/conventions.js';
+import { defaultKernel, loadKernels, type KernelName } from '../optim/kernels.js';
+import { createSchedule, type Schedule } from '../optim/schedules.js';
+import { clipScaleFor, setClipScale, writeStepScalars, type StepConstants } from '../optim/step-scalars.js';
+import { resolveOptions, type OptimizerOptions, type ResolvedOptions } from './optimizer-options.js';
+import { WorkerPool } from './pool.js';
+import { settleAll } from './settle.js';
+import { runPart, type StepContext, type StepPhase } from './shard-tasks.js';
+import type { StepTask } from './worker-protocol.js';
 
 /**
  * Below this many parameters a step runs inline on the calling thread: two pool round trips (50–150 µs
@@ -50,6 +50,21 @@ export class NonFiniteGradientError extends Error {
 
 export type GradientsInput = Readonly<Record<string, ArrayLike<number>>>;
 
+/**
+ * Everything a step depends on, by tensor name (torch's `optimizer.state_dict()` plus the parameters):
+ * `stateDict()` returns copies, `loadStateDict()` copies them back in.
+ */
+export interface OptimizerStateDict {
+  /** Completed steps (globalStep). */
+  readonly step: number;
+  readonly params: Readonly<Record<string, Float32Array>>;
+  /** Adam's first and second moments. */
+  readonly m: Readonly<Record<string, Float32Array>>;
+  readonly v: Readonly<Record<string, Float32Array>>;
+  /** AMSGrad's running maximum of v; present exactly when amsgrad is on. */
+  readonly vmax?: Readonly<Record<string, Float32Array>>;
+}
+
 export class ShardedAdamW {
   readonly layout: Layout;
   readonly convention: ConventionName;
@@ -78,8 +93,8 @@ export class ShardedAdamW {
   readonly #tasks: Record<StepPhase, StepTask[]>;
   #pool: WorkerPool | null = null;
 
-  /** @internal use createOptimizer(). */
-  constructor(o: ResolvedOptions, kernel: KernelName, kernels: StepContext['kernels']) {
+  /** @internal use createOptimizer(). `initial` is copied in and not kept. */
+  constructor(o: ResolvedOptions, initial: readonly ArrayLike<number>[], kernel: KernelName, kernels: StepContext['kernels']) {
     this.options = o;
     this.convention = o.convention;
     this.knobs = o.knobs;
@@ -88,18 +103,15 @@ export class ShardedAdamW {
     this.schedule = createSchedule(o.schedule);
     this.#globalStep = o.startStep;
     const limit = o.maxShardParams ?? maxShardFloats(o.gradSlots, o.knobs.amsgrad);
-    this.layout = computeLayout(
-      o.names.map((name, i) => ({ name, size: o.initial[i].length })),
-      limit,
-    );
+    this.layout = computeLayout(o.tensors, limit);
     this.#shards = allocateShards(this.layout, o.gradSlots, o.knobs.amsgrad);
     this.#control = createControlBlock(this.layout.tensors.length, this.layout.totalSize);
     this.#context = { layout: this.layout, shards: this.#shards, control: this.#control, kernels };
     this.params = tensorViews(this.layout, this.#shards, 'params');
     this.grads = tensorViews(this.layout, this.#shards, 'grads', 0);
-    const view = (r: StateRegion) => tensorViews(this.layout, this.#shards, r);
+    const view = (r: StateName) => tensorViews(this.layout, this.#shards, r);
     this.state = Object.freeze({ m: view('m'), v: view('v'), vmax: o.knobs.amsgrad ? view('vmax') : null });
-    o.names.forEach((name, i) => this.params[name].set(o.initial[i]));
+    o.tensors.forEach(({ name }, i) => this.params[name].set(initial[i]));
     this.#constants = {
       knobs: o.knobs,
       beta1: o.betas[0],
@@ -183,6 +195,66 @@ export class ShardedAdamW {
       if (g.length !== view.length) throw new RangeError(`gradient for "${name}" has ${g.length} elements, expected ${view.length}`);
     }
     for (const [name, g] of Object.entries(grads)) views[name].set(g);
+  }
+
+  /** Live views of one state (params, m, v or v_max), by tensor name. */
+  stateViews(state: StateName): Readonly<Record<string, TensorView>> {
+    if (state === 'params') return this.params;
+    const views = this.state[state];
+    if (views === null) throw new RangeError('this optimizer keeps no v_max (amsgrad is off)');
+    return views;
+  }
+
+  /** The states a checkpoint holds: params, m, v, and v_max with AMSGrad. */
+  get stateNames(): readonly StateName[] {
+    return stateNamesFor(this.knobs.amsgrad);
+  }
+
+  /** Copies of the step count, params, m, v (and v_max), by tensor name. */
+  stateDict(): OptimizerStateDict {
+    const copy = (state: StateName) => Object.fromEntries(this.layout.tensors.map(({ name }) => [name, this.stateViews(state)[name].slice()]));
+    return {
+      step: this.#globalStep,
+      params: copy('params'),
+      m: copy('m'),
+      v: copy('v'),
+      ...(this.knobs.amsgrad ? { vmax: copy('vmax') } : {}),
+    };
+  }
+
+  /**
+   * Replace the step count and every state with `dict`'s (as torch's `load_state_dict`). Every name, length
+   * and value is checked before anything is written: a bad dict changes nothing.
+   */
+  loadStateDict(dict: OptimizerStateDict): void {
+    this.#assertOpen();
+    if (this.#stepping) throw new Error('loadStateDict() called while a step is running');
+    if (dict === null || typeof dict !== 'object') throw new TypeError(`state dict must be an object {step, params, m, v}, got ${String(dict)}`);
+    if (!Number.isSafeInteger(dict.step) || dict.step < 0) throw new RangeError(`state dict: step must be a non-negative integer, got ${String(dict.step)}`);
+    if (this.knobs.amsgrad !== (dict.vmax !== undefined)) {
+      throw new RangeError(`state dict: ${this.knobs.amsgrad ? 'vmax is missing (amsgrad is on)' : 'has vmax, but amsgrad is off'}`);
+    }
+    for (const state of this.stateNames) {
+      const values = dict[state];
+      if (values === null || typeof values !== 'object') throw new TypeError(`state dict: ${state} must be an object of named Float32Arrays, got ${String(values)}`);
+      for (const name of Object.keys(values)) {
+        if (this.params[name] === undefined) throw new RangeError(`state dict: ${state}["${name}"] is not a tensor of this optimizer`);
+      }
+      for (const { name, size } of this.layout.tensors) {
+        const x = values[name];
+        if (!(x instanceof Float32Array)) throw new TypeError(`state dict: ${state}["${name}"] must be a Float32Array, got ${x === undefined ? 'nothing' : String(x)}`);
+        if (x.length !== size) throw new RangeError(`state dict: ${state}["${name}"] has ${x.length} elements, expected ${size}`);
+        for (let i = 0; i < x.length; i++) {
+          if (!Number.isFinite(x[i])) throw new RangeError(`state dict: ${state}["${name}"][${i}] is ${x[i]}: states must be finite`);
+        }
+      }
+    }
+    for (const state of this.stateNames) {
+      const views = this.stateViews(state);
+      for (const { name } of this.layout.tensors) views[name].set(dict[state]![name]);
+    }
+    this.#globalStep = dict.step;
+    this.#lr = Number.NaN;
   }
 
   /**
@@ -287,10 +359,9 @@ export class ShardedAdamW {
 
 /** Validate options, allocate the sharded states, copy the initial params in. Threads start on first use. */
 export async function createOptimizer(options: OptimizerOptions): Promise<ShardedAdamW> {
-  const o = resolveOptions(options);
-  const kernel = o.kernel === 'auto' ? await defaultKernel() : o.kernel;
-  const kernels = await loadKernels(kernel);
-  const opt = new ShardedAdamW(o, kernel, kernels);
+  const { options: o, initial } = resolveOptions(options);
+  const kernel = o.kernel === 'auto' ? defaultKernel() : o.kernel;
+  const opt = new ShardedAdamW(o, initial, kernel, loadKernels(kernel));
   if (!opt.runsInline) void opt.pool; // start the threads now, not inside the first step
   return opt;
 }

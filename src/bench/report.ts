@@ -1,7 +1,52 @@
-// The bench report as text (a markdown table plus notes) and as a chart (SVG, vega-lite).
+// The bench report: its shape, as text (a markdown table plus notes) and as a chart (SVG, vega-lite).
 
+import type { NonFinitePolicy } from '../optim/options.js';
 import { vegaLiteSvg } from '../plot/svg.js';
-import { kBytesPerParam, type BenchReport } from './bench.js';
+
+/** Bytes a step moves per parameter: reads p, g, m, v and writes p, m, v. */
+export const kBytesPerParam = 28;
+
+export interface BenchRow {
+  params: number;
+  threads: number;
+  onNonFinite: NonFinitePolicy;
+  stepMs: number;
+  paramsPerSec: number;
+  gbPerSec: number;
+  vsNative: number | null;
+  vsPlainJs: number | null;
+  vsTfjs: number | null;
+  /** Effective GB/s as a fraction of the memcpy probe's at the same thread count. */
+  ofMemcpy: number;
+}
+
+export interface BenchReport {
+  machine: { cpu: string; cores: number; memGB: number; node: string; loadavg: number[] };
+  command: string;
+  /** Copy bandwidth (read + write) with 1..max threads copying at once. */
+  memcpy: { threads: number; gbPerSec: number }[];
+  native: { note: string; rows: { params: number; threads: number; stepMs: number; paramsPerSec: number }[] };
+  plainJs: { params: number; stepMs: number; paramsPerSec: number }[];
+  tfjs: { params: number; stepMs?: number; paramsPerSec?: number; error?: string }[];
+  rows: BenchRow[];
+  latency?: LatencyReport;
+  peakRssBytes: number;
+}
+
+export interface LatencyReport {
+  params: number;
+  inlineUs: number;
+  inlineIgnoreUs: number;
+  poolUs: number;
+  poolIgnoreUs: number;
+  plainJsUs: number;
+  sweep: { params: number; inlineUs: number; poolUs: number }[];
+  /** Smallest swept size from which the pool is faster at every larger size (null: never). */
+  recommendedInlineBelow: number | null;
+  /** JS heap bytes allocated per step() after warm-up (inline and pool): small objects, no arrays. */
+  heapBytesPerStep: { inline: number; pool: number; steps: number };
+}
+
 
 export function fmtCount(n: number): string {
   if (n >= 1e9) return `${+(n / 1e9).toFixed(2)} B`;

@@ -4,6 +4,7 @@
 
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
+import { registerSegmentSum } from './segment-sum.js';
 
 /**
  * tfjs-core and tfjs-layers, loaded by the first initTf() (live bindings: undefined before it). Loading them
@@ -18,14 +19,14 @@ let ready: Promise<BackendName> | null = null;
 
 /**
  * Select `preferred` once per thread (wasm falls back to cpu when it cannot start). Returns the backend in
- * use. Calling again with another preference is an error: a thread runs one backend for its whole life.
+ * use. Later calls return the first call's backend whatever they prefer: a thread runs one backend for its
+ * whole life.
  */
 export function initTf(preferred: BackendName = 'wasm'): Promise<BackendName> {
   ready ??= (async () => {
     [tf, tfl] = await Promise.all([import('@tensorflow/tfjs-core'), import('@tensorflow/tfjs-layers')]);
     await Promise.all([import('@tensorflow/tfjs-backend-cpu'), import('@tensorflow/tfjs-backend-wasm')]);
-    const { registerWasmGradientKernels } = await import('./wasm-kernels.js');
-    registerWasmGradientKernels();
+    registerSegmentSum(tf);
     if (preferred === 'wasm') {
       try {
         if (await tf.setBackend('wasm')) return 'wasm';

@@ -4,7 +4,6 @@
 // cpu backend's, summing rows in index order (so it is deterministic).
 
 import type * as TF from '@tensorflow/tfjs-core';
-import { tf } from './tf.js';
 
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: TF.DataType): TF.TensorInfo;
@@ -40,11 +39,7 @@ const kernel: TF.KernelConfig = {
   },
 };
 
-let registered = false;
-
-/** Register the missing kernels (once; a no-op if tfjs later ships them). */
-export function registerWasmGradientKernels(): void {
-  if (registered) return;
-  registered = true;
+/** Register the missing kernel into `tf`'s registry (a no-op if it has one: tfjs may ship it one day). */
+export function registerSegmentSum(tf: Pick<typeof TF, 'getKernel' | 'registerKernel'>): void {
   if (tf.getKernel(kernel.kernelName, 'wasm') === undefined) tf.registerKernel(kernel);
 }
