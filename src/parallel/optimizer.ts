@@ -14,6 +14,7 @@ import { clipScaleFor, setClipScale, writeStepScalars, type StepConstants } from
 import { resolveOptions, type OptimizerOptions, type ResolvedOptions } from './optimizer-options.js';
 import { WorkerPool } from './pool.js';
 import { allSlotsChecked, nextGradEpoch, stampSlot, writeChecked } from './checked-writes.js';
+import { checkStateDict, type OptimizerStateDict } from './state-dict.js';
 import { settleAll } from './settle.js';
 import { runPart, type StepContext, type StepPhase } from './shard-tasks.js';
 import type { StepTask } from './worker-protocol.js';
@@ -53,21 +54,6 @@ export class NonFiniteGradientError extends Error {
 }
 
 export type GradientsInput = Readonly<Record<string, ArrayLike<number>>>;
-
-/**
- * Everything a step depends on, by tensor name (torch's `optimizer.state_dict()` plus the parameters):
- * `stateDict()` returns copies, `loadStateDict()` copies them back in.
- */
-export interface OptimizerStateDict {
-  /** Completed steps (globalStep). */
-  readonly step: number;
-  readonly params: Readonly<Record<string, Float32Array>>;
-  /** Adam's first and second moments. */
-  readonly m: Readonly<Record<string, Float32Array>>;
-  readonly v: Readonly<Record<string, Float32Array>>;
-  /** AMSGrad's running maximum of v; present exactly when amsgrad is on. */
-  readonly vmax?: Readonly<Record<string, Float32Array>>;
-}
 
 export class ShardedAdamW {
   readonly layout: Layout;
@@ -271,26 +257,7 @@ export class ShardedAdamW {
   loadStateDict(dict: OptimizerStateDict): void {
     this.#assertOpen();
     if (this.#stepping) throw new Error('loadStateDict() called while a step is running');
-    if (dict === null || typeof dict !== 'object') throw new TypeError(`state dict must be an object {step, params, m, v}, got ${String(dict)}`);
-    if (!Number.isSafeInteger(dict.step) || dict.step < 0) throw new RangeError(`state dict: step must be a non-negative integer, got ${String(dict.step)}`);
-    if (this.knobs.amsgrad !== (dict.vmax !== undefined)) {
-      throw new RangeError(`state dict: ${this.knobs.amsgrad ? 'vmax is missing (amsgrad is on)' : 'has vmax, but amsgrad is off'}`);
-    }
-    for (const state of this.stateNames) {
-      const values = dict[state];
-      if (values === null || typeof values !== 'object') throw new TypeError(`state dict: ${state} must be an object of named Float32Arrays, got ${String(values)}`);
-      for (const name of Object.keys(values)) {
-        if (this.params[name] === undefined) throw new RangeError(`state dict: ${state}["${name}"] is not a tensor of this optimizer`);
-      }
-      for (const { name, size } of this.layout.tensors) {
-        const x = values[name];
-        if (!(x instanceof Float32Array)) throw new TypeError(`state dict: ${state}["${name}"] must be a Float32Array, got ${x === undefined ? 'nothing' : String(x)}`);
-        if (x.length !== size) throw new RangeError(`state dict: ${state}["${name}"] has ${x.length} elements, expected ${size}`);
-        for (let i = 0; i < x.length; i++) {
-          if (!Number.isFinite(x[i])) throw new RangeError(`state dict: ${state}["${name}"][${i}] is ${x[i]}: states must be finite`);
-        }
-      }
-    }
+    checkStateDict(dict, this.layout.tensors, this.knobs.amsgrad);
     for (const state of this.stateNames) {
       const views = this.stateViews(state);
       for (const { name } of this.layout.tensors) views[name].set(dict[state]![name]);
