@@ -74,11 +74,24 @@ export interface SampleContext {
   readonly temperature?: number;
 }
 
+/**
+ * How a model's tensors map onto the equivalent torch module, for `shardtrain export --to torch`: the class
+ * in scripts/torch/shardtrain_torch.py that computes the same forward pass, its constructor options, and
+ * each tensor's state-dict name (with `transpose` for a dense kernel [in, out] → torch Linear.weight [out, in]).
+ */
+export interface TorchMapping {
+  readonly module: string;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly tensors: readonly { readonly name: string; readonly torchName: string; readonly transpose: boolean }[];
+}
+
 export interface ModelModule {
   createModel(ctx: { tf: Tf; tfl: Tfl; options: Readonly<Record<string, unknown>>; seed: number }): LayersModel;
   loadData(ctx: { options: Readonly<Record<string, unknown>>; seed: number }): DataSet | Promise<DataSet>;
   loss(ctx: { tf: Tf; model: LayersModel; x: TF.Tensor; y: TF.Tensor }): TF.Scalar;
   sample?(ctx: SampleContext): string[];
+  /** Optional: the torch equivalent of the model (see TorchMapping); without it, export --to torch refuses. */
+  torch?(ctx: { options: Readonly<Record<string, unknown>>; tensors: readonly TensorSpec[] }): TorchMapping;
 }
 
 /** Built-in models, by the name a config gives as `model.module`. */
@@ -105,7 +118,9 @@ export async function loadModelModule(url: string): Promise<ModelModule> {
   for (const name of ['createModel', 'loadData', 'loss'] as const) {
     if (typeof mod[name] !== 'function') throw new TypeError(`model module ${url} must export a function ${name}() (see the model-module contract in the README)`);
   }
-  if (mod.sample !== undefined && typeof mod.sample !== 'function') throw new TypeError(`model module ${url}: export sample must be a function`);
+  for (const name of ['sample', 'torch'] as const) {
+    if (mod[name] !== undefined && typeof mod[name] !== 'function') throw new TypeError(`model module ${url}: export ${name} must be a function`);
+  }
   return mod as unknown as ModelModule;
 }
 

@@ -10,6 +10,7 @@
 
 import { getHeapStatistics } from 'node:v8';
 import { threadId } from 'node:worker_threads';
+import { stampSlot, writeChecked, type SlotWriter } from '../parallel/checked-writes.js';
 import type { ExtensionEnv } from '../parallel/worker-protocol.js';
 import { tensorParts, tensorViews, type TensorView } from '../memory/tensor-views.js';
 import { DataOrder, gatherBatch } from './data-order.js';
@@ -89,7 +90,7 @@ export class Replica {
   readonly #data: DataSet;
   readonly #order: DataOrder;
   readonly #params: Readonly<Record<string, TensorView>>;
-  readonly #slots: Array<Readonly<Record<string, TensorView>>>;
+  readonly #writer: SlotWriter;
   readonly #scratch: Float32Array[];
   readonly #acc: Float32Array[];
   readonly #micro: number;
@@ -110,7 +111,7 @@ export class Replica {
     this.#order = new DataOrder(counts.train, init.globalBatch, init.seed);
     const { layout, shards } = env.step;
     this.#params = tensorViews(layout, shards, 'params');
-    this.#slots = Array.from({ length: init.replicas }, (_, r) => tensorViews(layout, shards, 'grads', r));
+    this.#writer = env.step;
     this.#scratch = specs.map((s) => new Float32Array(s.size));
     this.#acc = init.accumulateSteps > 1 ? specs.map((s) => new Float32Array(s.size)) : [];
     this.#micro = init.globalBatch / (init.replicas * init.accumulateSteps);
@@ -136,14 +137,21 @@ export class Replica {
     });
   }
 
-  /** Global batch `batch`, replica r: write the mean gradient of its k micro-batches into slot r; returns the mean loss. */
+  /**
+   * Global batch `batch`, replica r: write the mean gradient of its k micro-batches into slot r (checked for
+   * NaN/Inf as it is copied, so the step need not scan it again); returns the mean loss.
+   */
   grad(batch: number, r: number): number {
     markReplicaStarted(this.#init.threadTable, r);
     this.loadParams();
     const k = this.#init.accumulateSteps;
-    const slot = this.#slots[r];
-    const names = this.#init.tensors.map((t) => t.name);
-    if (k === 1) return this.#grad(batch, r, 0, (i, g) => slot[names[i]].set(g));
+    let checked = true;
+    const write = (i: number, g: Float32Array) => (checked = writeChecked(this.#writer, r, i, g) && checked);
+    if (k === 1) {
+      const loss = this.#grad(batch, r, 0, write);
+      stampSlot(this.#writer.control, r, checked);
+      return loss;
+    }
     let loss = 0;
     for (let j = 0; j < k; j++) {
       loss += this.#grad(batch, r, j, (i, g) => {
@@ -155,8 +163,9 @@ export class Replica {
     const inv = 1 / k;
     this.#acc.forEach((acc, i) => {
       for (let e = 0; e < acc.length; e++) acc[e] *= inv;
-      slot[names[i]].set(acc);
+      write(i, acc);
     });
+    stampSlot(this.#writer.control, r, checked);
     return loss / k;
   }
 

@@ -18,7 +18,7 @@ import { verifyCheckpointFile, type VerifiedCheckpoint } from './checkpoint-stor
 import { optimizerOptionsFromConfig, parseConfig, ConfigError, type TrainConfig, type TrainConfigInput } from './config.js';
 import { DataOrder, type DataPosition } from './data-order.js';
 import { startModel, tokensPerExample, type DataSet, type LayersModel, type ModelModule, type SampleContext } from './model-module.js';
-import { describeNonFinite, exampleIsFinite, firstNonFiniteTensor, type NonFiniteReport } from './non-finite.js';
+import { describeNonFinite, exampleIsFinite, type NonFiniteReport } from './non-finite.js';
 import type { EvalPart, ReplicaInfo, ReplicaInit, ReplicaTask } from './replica.js';
 import { replicaLabel, StepGuard, StepTimeoutError, withDeadline } from './step-guard.js';
 
@@ -230,7 +230,7 @@ export class Trainer {
     const perReplica = this.config.batchSize / this.replicas;
     const ctx = { module: this.#module, model: this.#model, data: this.#data };
     const replicas = losses.flatMap((loss, replica) => {
-      const tensor = firstNonFiniteTensor(this.optimizer.gradSlot(replica));
+      const tensor = this.optimizer.firstNonFiniteGradient(replica)?.tensor ?? null;
       if (Number.isFinite(loss) && tensor === null) return [];
       const examples = Array.from(this.#order.slice(batch, replica * perReplica, perReplica));
       return [{ replica, loss, tensor, examples, culprits: examples.filter((i) => !exampleIsFinite(ctx, i)) }];
