@@ -28,4 +28,4 @@ export { StepTimeoutError } from './train/step-guard.js';
 export { ConfigError } from './train/config.js';
 export type { TrainConfig, TrainConfigInput } from './train/config.js';
 export { CheckpointError } from './train/checkpoint.js';
-export type { ModelModule, DataSet, Examples } from './train/model-module.js';
+export type { ModelModule, DataSet, Examples, TokenWindows, ExampleSet, SampleContext } from './train/model-module.js';

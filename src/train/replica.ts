@@ -13,9 +13,9 @@ import { threadId } from 'node:worker_threads';
 import { stampSlot, writeChecked, type SlotWriter } from '../parallel/checked-writes.js';
 import type { ExtensionEnv } from '../parallel/worker-protocol.js';
 import { tensorParts, tensorViews, type TensorView } from '../memory/tensor-views.js';
-import { DataOrder, gatherExamples } from './data-order.js';
+import { DataOrder, gatherBatch } from './data-order.js';
 import type { TensorSpec } from '../memory/layout.js';
-import { exampleSize, startModel, type DataSet, type Examples, type LayersModel, type ModelModule, type StartedModel } from './model-module.js';
+import { startModel, type DataSet, type ExampleSet, type LayersModel, type ModelModule, type StartedModel } from './model-module.js';
 import { markReplicaStarted } from './step-guard.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { tf, type BackendName } from '../tfjs/tf.js';
@@ -64,15 +64,11 @@ export interface EvalPart {
 }
 
 /** Examples `indices` of `e` as a batch of tensors (x, y). */
-export function batchTensors(e: Examples, indices: ArrayLike<number>): { x: TF.Tensor; y: TF.Tensor } {
-  const xs = exampleSize(e.xShape);
-  const ys = exampleSize(e.yShape);
-  const n = indices.length;
-  const x = gatherExamples(e.x, xs, indices, new (e.x.constructor as Int32ArrayConstructor)(n * xs));
-  const y = gatherExamples(e.y, ys, indices, new (e.y.constructor as Int32ArrayConstructor)(n * ys));
+export function batchTensors(e: ExampleSet, indices: ArrayLike<number>): { x: TF.Tensor; y: TF.Tensor } {
+  const b = gatherBatch(e, indices);
   return {
-    x: tf.tensor(x, [n, ...e.xShape], e.x instanceof Int32Array ? 'int32' : 'float32'),
-    y: tf.tensor(y, [n, ...e.yShape], e.y instanceof Int32Array ? 'int32' : 'float32'),
+    x: tf.tensor(b.x, b.xShape as number[], b.x instanceof Int32Array ? 'int32' : 'float32'),
+    y: tf.tensor(b.y, b.yShape as number[], b.y instanceof Int32Array ? 'int32' : 'float32'),
   };
 }
 

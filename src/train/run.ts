@@ -1,6 +1,7 @@
 // The `shardtrain train` job: a Trainer plus everything a run leaves behind in its directory:
 //   config.json          the effective config
 //   metrics.jsonl        one JSON object per line: {step, loss, lr, gradNorm, samplesPerSec, elapsedSec}
+//                        (and tokensPerSec for sequence models)
 //                        every logEvery steps, {step, evalLoss} at each evaluation, and
 //                        {step, skipped: true, skippedTotal, batch, nonFinite: [...]} for each skipped step
 //   checkpoint-<step>.safetensors  every checkpointEvery steps and at the end (atomic; the newest keepLast kept)
@@ -80,6 +81,15 @@ function readMetrics(path: string, step: number): object[] {
     .filter((m) => m.step <= step);
 }
 
+/** `samples: a, b, c` for short one-line samples (names); otherwise one JSON-quoted sample per line. */
+export function formatSamples(samples: readonly string[]): string {
+  if (samples.every((s) => s.length <= 40 && !s.includes('\n'))) return `samples: ${samples.join(', ')}`;
+  return samples.map((s, i) => `sample ${i + 1}: ${JSON.stringify(s)}`).join('\n');
+}
+
+/** Characters of the sample printed at each evaluation during a run (sequence models; others ignore it). */
+const kEvalSampleTokens = 100;
+
 /** A skipped step in metrics.jsonl: per bad replica its loss (as text: JSON has no NaN), tensor and examples. */
 function skipRecord(report: NonFiniteReport): object[] {
   return report.replicas.map((r) => ({ replica: r.replica, loss: String(r.loss), tensor: r.tensor, examples: r.culprits, batchExamples: r.examples }));
@@ -147,12 +157,15 @@ async function trainInRunDir(trainer: Trainer, lock: RunLock, options: RunOption
     );
 
     const showBar = options.progress ?? process.stderr.isTTY === true;
+    // Sequence models (token windows) report tokens/s: samples/s × the window.
+    const tpe = trainer.tokensPerExample;
+    const rate = (sps: number): string => (tpe === null ? `${sps.toFixed(0)} samples/s` : `${(sps * tpe).toFixed(0)} tokens/s`);
     if (showBar) {
       bar = new cliProgress.SingleBar(
-        { format: 'step {value}/{total} {bar} loss {loss} | lr {lr} | {sps} samples/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 50, stream: process.stderr },
+        { format: 'step {value}/{total} {bar} loss {loss} | lr {lr} | {rate} | ETA {eta_formatted}', hideCursor: true, etaBuffer: 50, stream: process.stderr },
         cliProgress.Presets.shades_classic,
       );
-      bar.start(total, startStep, { loss: '-', lr: '-', sps: '-' });
+      bar.start(total, startStep, { loss: '-', lr: '-', rate: '-' });
     }
     const every = Math.max(1, Math.floor(total / 20));
     const t0 = performance.now();
@@ -184,12 +197,18 @@ async function trainInRunDir(trainer: Trainer, lock: RunLock, options: RunOption
         windowSteps = 0;
       }
       if (r.step % c.logEvery === 0 || r.step === total) {
-        metric({ step: r.step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, samplesPerSec: Math.round(sps), elapsedSec: (now - t0) / 1000 });
+        metric({ step: r.step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, samplesPerSec: Math.round(sps), ...(tpe === null ? {} : { tokensPerSec: Math.round(sps * tpe) }), elapsedSec: (now - t0) / 1000 });
       }
-      bar?.update(r.step, { loss: r.loss.toFixed(4), lr: r.lr.toExponential(2), sps: sps.toFixed(0) });
-      if (!bar && (r.step % every === 0 || r.step === total)) log(`step ${r.step}/${total}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ${sps.toFixed(0)} samples/s`);
+      bar?.update(r.step, { loss: r.loss.toFixed(4), lr: r.lr.toExponential(2), rate: rate(sps) });
+      if (!bar && (r.step % every === 0 || r.step === total)) log(`step ${r.step}/${total}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ${rate(sps)}`);
       if (c.checkpointEvery !== undefined && r.step % c.checkpointEvery === 0 && r.step !== total) await save();
-      if (c.evalEvery !== undefined && r.step % c.evalEvery === 0 && r.step !== total) await evaluate();
+      if (c.evalEvery !== undefined && r.step % c.evalEvery === 0 && r.step !== total) {
+        const evalLoss = await evaluate();
+        if (bar) process.stderr.write(`\r\x1b[K`);
+        log(`step ${r.step}: held-out loss ${evalLoss.toFixed(4)}`);
+        const samples = trainer.sample(1, c.seed, { tokens: kEvalSampleTokens });
+        if (samples.length > 0) log(formatSamples(samples));
+      }
     }
     bar?.stop();
     bar = null;
@@ -213,8 +232,8 @@ async function trainInRunDir(trainer: Trainer, lock: RunLock, options: RunOption
     writeFileSync(join(out, 'loss.svg'), await lossCurveSvg(points, `${c.name ?? 'shardtrain'}: loss`));
     const summary = { out, step: trainer.globalStep, trainLoss: last.loss, evalLoss, samples, interrupted, samplesPerSec };
     writeFileSync(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-    log(`done: ${done} steps in ${elapsed.toFixed(1)} s (${samplesPerSec.toFixed(0)} samples/s); train loss ${last.loss.toFixed(4)}, held-out loss ${evalLoss.toFixed(4)}`);
-    if (samples.length > 0) log(`samples: ${samples.join(', ')}`);
+    log(`done: ${done} steps in ${elapsed.toFixed(1)} s (${rate(samplesPerSec)}); train loss ${last.loss.toFixed(4)}, held-out loss ${evalLoss.toFixed(4)}`);
+    if (samples.length > 0) log(formatSamples(samples));
     log(`wrote ${checkpoint}, ${join(out, 'metrics.jsonl')}, ${join(out, 'loss.svg')}`);
     return summary;
   } finally {

@@ -22,7 +22,7 @@ import { createSchedule } from '../optim/schedules.js';
 import { CheckpointError, checkpointMetadata, fileTensorName, readTensor, type CheckpointHeader } from './checkpoint.js';
 import { newestValidCheckpoint, verifyCheckpointFile } from './checkpoint-store.js';
 import { optimizerOptionsFromConfig } from './config.js';
-import { checkDataSet, loadModelModule, modelModuleUrl, type Examples, type TorchMapping } from './model-module.js';
+import { checkDataSet, isTokenWindows, loadModelModule, modelModuleUrl, type Examples, type TorchMapping } from './model-module.js';
 import { bytePieces, encodeHeader, type WrittenDtype } from './safetensors.js';
 import { checkpointConfig } from './trainer.js';
 
@@ -175,6 +175,8 @@ export async function exportToTorch(source: string, out: string, warn: (line: st
 
   const data = await mod.loadData({ options: config.model.options, seed: config.seed });
   const counts = checkDataSet(data, url);
+  // Token windows (sequence models) are not written as example arrays; such a module has no torch() yet.
+  if (isTokenWindows(data.train) || isTokenWindows(data.eval)) throw new Error(`export --to torch: model module ${config.model.module} gives token windows, which the export's data file does not hold`);
   const dataFile = exportDataPath(out);
   writeFile(dataFile, { format: kTorchExportFormat, data: JSON.stringify(meta.data) }, [...examplePieces('train', data.train, counts.train), ...examplePieces('eval', data.eval, counts.eval)]);
   writeFile(out, metadata, pieces);
