@@ -12,8 +12,8 @@ import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Trainer, type TrainConfig } from '../src/index.js';
 import { loadConfigFile } from '../src/api/train.js';
-import { DataOrder, gatherExamples } from '../src/train/data-order.js';
-import { loadModelModule, modelModuleUrl } from '../src/train/model-module.js';
+import { DataOrder, gatherBatch } from '../src/train/data-order.js';
+import { checkDataSet, loadModelModule, modelModuleUrl } from '../src/train/model-module.js';
 import { initTf, tf, tfl } from '../src/tfjs/tf.js';
 import { formatGemmTable, gemmTable, stepShapes, type GemmShape } from './bench-gemm.js';
 
@@ -85,20 +85,14 @@ async function benchPlainTfjs(config: TrainConfig, seconds: number): Promise<Res
   const data = await mod.loadData({ options: config.model.options, seed: config.seed });
   const e = data.train;
   const n = config.batchSize;
-  const xs = e.xShape.reduce((a, d) => a * d, 1);
-  const ys = e.yShape.reduce((a, d) => a * d, 1);
-  const order = new DataOrder(e.x.length / xs, n, config.seed);
+  const order = new DataOrder(checkDataSet(data, config.model.module).train, n, config.seed);
   const adam = tf.train.adam(config.optimizer.lr, config.optimizer.betas[0], config.optimizer.betas[1], config.optimizer.eps);
-  const x = new Int32Array(n * xs);
-  const y = new Int32Array(n * ys);
   let t = 0;
   const step = async (): Promise<void> => {
-    const idx = order.slice(t++, 0, n);
-    gatherExamples(e.x as Int32Array, xs, idx, x);
-    gatherExamples(e.y as Int32Array, ys, idx, y);
+    const b = gatherBatch(e, order.slice(t++, 0, n));
     tf.tidy(() => {
-      const xt = tf.tensor(x, [n, ...e.xShape], 'int32');
-      const yt = tf.tensor(y, [n, ...e.yShape], 'int32');
+      const xt = tf.tensor(b.x, b.xShape as number[], b.x instanceof Int32Array ? 'int32' : 'float32');
+      const yt = tf.tensor(b.y, b.yShape as number[], b.y instanceof Int32Array ? 'int32' : 'float32');
       const loss = adam.minimize(() => mod.loss({ tf, model, x: xt, y: yt }), true);
       loss?.dataSync();
     });

@@ -1,7 +1,8 @@
 // shardtrain's public API: the everyday names. Re-exports only. The rest is behind subpaths
 // (src/api/*.ts): shardtrain/train, shardtrain/checkpoint, shardtrain/compare, shardtrain/optim, shardtrain/memory.
 export { createOptimizer, ShardedAdamW, NonFiniteGradientError } from './parallel/optimizer.js';
-export type { StepResult, GradientsInput, OptimizerStateDict } from './parallel/optimizer.js';
+export type { StepResult, GradientsInput } from './parallel/optimizer.js';
+export type { OptimizerStateDict } from './parallel/state-dict.js';
 export type { OptimizerOptions, ParamsInput, Dispatch } from './parallel/optimizer-options.js';
 export type { AdamwOptions, NonFinitePolicy } from './optim/options.js';
 export type { KernelChoice, KernelName } from './optim/kernels.js';
@@ -27,4 +28,4 @@ export { StepTimeoutError } from './train/step-guard.js';
 export { ConfigError } from './train/config.js';
 export type { TrainConfig, TrainConfigInput } from './train/config.js';
 export { CheckpointError } from './train/checkpoint.js';
-export type { ModelModule, DataSet, Examples } from './train/model-module.js';
+export type { ModelModule, DataSet, Examples, TokenWindows, ExampleSet, SampleContext } from './train/model-module.js';

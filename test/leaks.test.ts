@@ -30,4 +30,30 @@ describe('tfjs tensors do not leak', function () {
       }
     });
   }
+
+  it('gpt: 1,000 steps, evaluations and samples leave every thread\'s tensor count unchanged', async function () {
+    this.timeout(600000);
+    // The smallest gpt that still has every part (attention with two heads, the MLP, both LayerNorms, the
+    // tied head), so that 1,000 steps take seconds.
+    const model = { module: 'gpt', options: { contextLength: 4, embedding: 8, heads: 2, layers: 1, mlpRatio: 1, evalWindows: 4 } };
+    const trainer = await Trainer.create({ config: tinyConfig({ model, steps: 1001, batchSize: 2, evalBatch: 4 }), threads: 2 });
+    try {
+      await trainer.step();
+      const before = await trainer.replicaInfo();
+      const mainBefore = tf.memory().numTensors;
+      expect(before.every((i) => i.numTensors > 0)).to.equal(true);
+      while (trainer.globalStep < 1001) {
+        await trainer.step();
+        if (trainer.globalStep % 250 === 0) {
+          await trainer.evaluate();
+          expect(trainer.sample(1, trainer.globalStep, { tokens: 5 })[0]).to.have.length(5);
+        }
+      }
+      const after = await trainer.replicaInfo();
+      expect(after.map((i) => [i.threadId, i.numTensors])).to.deep.equal(before.map((i) => [i.threadId, i.numTensors]));
+      expect(tf.memory().numTensors).to.equal(mainBefore);
+    } finally {
+      await trainer.close();
+    }
+  });
 });

@@ -5,4 +5,6 @@ export { parseConfig, loadConfigFile, trainConfigSchema, optimizerOptionsFromCon
 export type { TrainConfig, TrainConfigInput } from '../train/config.js';
 export { checkpointConfig } from '../train/trainer.js';
 export { builtinModels, loadModelModule, startModel } from '../train/model-module.js';
-export type { ModelModule, DataSet, Examples, StartedModel } from '../train/model-module.js';
+export type { ModelModule, DataSet, Examples, TokenWindows, ExampleSet, SampleContext, StartedModel } from '../train/model-module.js';
+export { sampleFromCheckpoint } from '../train/sample.js';
+export type { SampleOptions, SampleResult } from '../train/sample.js';

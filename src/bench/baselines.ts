@@ -63,16 +63,16 @@ export function buildNative(cc = process.env.CC ?? 'cc'): NativeBaseline {
   return { binary, note, vectorWidth, cleanup };
 }
 
-/** Median seconds per step of the native AdamW at n params and `threads` OpenMP threads. */
-export function runNative(nb: NativeBaseline, n: number, threads: number, steps: number): number | null {
+/** Median and best (fastest) seconds per step of the native AdamW at n params and `threads` OpenMP threads. */
+export function runNative(nb: NativeBaseline, n: number, threads: number, steps: number): { median: number; best: number } | null {
   if (nb.binary === null) return null;
   const r = spawnSync(nb.binary, [String(n), String(steps), String(threads)], {
     encoding: 'utf8',
     env: { ...process.env, OMP_NUM_THREADS: String(threads), OMP_PROC_BIND: 'false' },
   });
   if (r.status !== 0) return null;
-  const med = Number(r.stdout.trim().split(/\s+/)[0]);
-  return Number.isFinite(med) ? med : null;
+  const [median, best] = r.stdout.trim().split(/\s+/).map(Number);
+  return Number.isFinite(median) && Number.isFinite(best) ? { median, best } : null;
 }
 
 // ---- plain JS loop ----

@@ -46,7 +46,7 @@ export function benchOptionsFromFlags(f: CliFlags): BenchOptions {
   const steps = Number(f.steps);
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be a positive integer, got "${f.steps}"`);
   // Two optimizers of a huge model do not fit side by side: one check policy by default above 2e8.
-  const checks = (f.checks ?? (Math.max(...sizes) > 2e8 ? 'throw' : 'throw,ignore')).split(',') as BenchCheck[];
+  const checks = (f.checks ?? (Math.max(...sizes) > 2e8 ? 'throw' : 'throw,checked,ignore')).split(',') as BenchCheck[];
   for (const c of checks) if (!benchChecks.includes(c)) throw new Error(`--checks must list ${benchChecks.join(', ')}, got "${c}"`);
   return {
     sizes,
@@ -77,7 +77,7 @@ export function addBenchOptions(cmd: Command): Command {
     .option('--params <n>', 'one model size (e.g. 1e9); skips the latency section')
     .option('--threads <list>', 'thread counts, comma-separated (default 1..availableParallelism)')
     .option('--steps <n>', 'timed steps per measurement; the median is reported', '7')
-    .option('--checks <list>', "onNonFinite policies to time (default throw,ignore; throw alone above 2e8 params)")
+    .option('--checks <list>', "what to time: onNonFinite policies throw, skip, ignore (gradients written through the views), and checked (throw, gradients given to setGrads); default throw,checked,ignore (throw alone above 2e8 params)")
     .option('--no-native', 'skip the native C baseline')
     .option('--no-tfjs', 'skip tfjs train.adam')
     .option('--tfjs-sizes <list>', 'sizes at which to run tfjs (slow)', '1e7')

@@ -13,4 +13,6 @@ const program = new Command('shardtrain')
 (await import('./inspect.js')).registerInspect(program);
 (await import('./bench.js')).registerBench(program);
 (await import('./compare.js')).registerCompare(program);
+(await import('./sample.js')).registerSample(program);
+(await import('./export.js')).registerExport(program);
 await program.parseAsync(process.argv);

@@ -28,7 +28,19 @@ export const kNormChunkFloats = 16384;
 
 /** Int32 fields at the start of the buffer (before the float64 area). */
 export const kGenerationField = 0;
-const kInt32Fields = 4;
+/**
+ * The gradient epoch: which step's gradients are being written. It moves on after every step, so a slot's
+ * stamp below is valid for one step only.
+ */
+export const kGradEpochField = 1;
+/**
+ * Per gradient slot (at most kMaxGradSlots): the epoch in which the slot was written whole through the
+ * checked writer (every element finite and |x| <= kCheckedBound), or 0. A step whose slots are all stamped
+ * with the current epoch needs no separate non-finite scan.
+ */
+export const kCheckedStampBase = 2;
+export const kMaxGradSlots = 64;
+const kInt32Fields = kCheckedStampBase + kMaxGradSlots;
 const kFloat64Base = (kInt32Fields * 4) / 8;
 
 export interface ControlBlock {
@@ -54,7 +66,9 @@ export function createControlBlock(tensorCount: number, totalSize: number): Cont
   const chunkCount = normChunkCount(totalSize);
   const partialsBase = kGlobalFields + kTensorStride * tensorCount;
   const buffer = new SharedArrayBuffer(kFloat64Base * 8 + (partialsBase + chunkCount) * 8);
-  return viewControlBlock(buffer, tensorCount, totalSize);
+  const block = viewControlBlock(buffer, tensorCount, totalSize);
+  block.ints[kGradEpochField] = 1; // a stamp of 0 is never current
+  return block;
 }
 
 /** Views of a control block received from another thread. */

@@ -47,6 +47,8 @@ export interface ShardKernels {
   sumSquares(shard: ShardStates, start: number, end: number, scalars: Float64Array, lanes: Float64Array, lane0: number): void;
   /** The AdamW update of shard-local [start, end), all of it belonging to tensor `tensor`. */
   update(shard: ShardStates, start: number, end: number, scalars: Float64Array, tensor: number): void;
+  /** Is every element of gradient slot `slot` in shard-local [start, end) finite with |x| <= bound? */
+  slotWithinBound(shard: ShardStates, slot: number, start: number, end: number, bound: number): boolean;
 }
 
 function sumSquares(shard: ShardStates, start: number, end: number, s: Float64Array, lanes: Float64Array, lane0: number): void {
@@ -99,4 +101,10 @@ function update(shard: ShardStates, start: number, end: number, s: Float64Array,
   }
 }
 
-export const jsKernels: ShardKernels = Object.freeze({ name: 'js', sumSquares, update });
+function slotWithinBound(shard: ShardStates, slot: number, start: number, end: number, bound: number): boolean {
+  const g = shard.grads[slot];
+  for (let i = start; i < end; i++) if (!(Math.abs(g[i]) <= bound)) return false; // false for NaN too
+  return true;
+}
+
+export const jsKernels: ShardKernels = Object.freeze({ name: 'js', sumSquares, update, slotWithinBound });

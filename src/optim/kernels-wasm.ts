@@ -41,6 +41,7 @@ interface AdamwExports {
     g: number, gstride: number, nslots: number, start: number, end: number, invSlots: number, clip: number,
     l0: number, l1: number, l2: number, l3: number, l4: number, l5: number, l6: number, l7: number,
   ): number;
+  withinBound(a: number, b: number, bound: number): number;
   lane1(): number;
   lane2(): number;
   lane3(): number;
@@ -169,4 +170,11 @@ function update(shard: ShardStates, start: number, end: number, s: Float64Array,
   );
 }
 
-export const wasmKernels: ShardKernels = Object.freeze({ name: 'wasm', sumSquares, update });
+function slotWithinBound(shard: ShardStates, slot: number, start: number, end: number, bound: number): boolean {
+  if (end <= start) return true;
+  const b = bind(shard);
+  const base = b.g + slot * b.gstride;
+  return b.exports.withinBound(base + 4 * start, base + 4 * end, bound) === 1;
+}
+
+export const wasmKernels: ShardKernels = Object.freeze({ name: 'wasm', sumSquares, update, slotWithinBound });

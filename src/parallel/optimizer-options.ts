@@ -2,6 +2,7 @@
 // initial values, the thread count, gradient slots, dispatch and shard size. Everything is checked here,
 // before any memory is allocated or any thread started.
 
+import { kMaxGradSlots } from '../memory/control.js';
 import { kAlignFloats } from '../memory/layout.js';
 import { adamwDefaults, adamwKeys, checkNumber, pick, resolveAdamwOptions, show, stripUndefined, type AdamwOptions, type ResolvedAdamw } from '../optim/options.js';
 import { checkThreads, checkWorkerMemory, defaultThreads } from './pool.js';
@@ -104,7 +105,7 @@ export function resolveOptions(options: OptimizerOptions): { options: ResolvedOp
   }
   const o = { ...optimizerDefaults, ...stripUndefined(options) };
   const threads = o.threads === undefined ? defaultThreads() : checkThreads(o.threads);
-  const gradSlots = checkNumber('gradSlots', o.gradSlots, (x) => Number.isInteger(x) && x >= 1 && x <= 64, 'an integer from 1 to 64');
+  const gradSlots = checkNumber('gradSlots', o.gradSlots, (x) => Number.isInteger(x) && x >= 1 && x <= kMaxGradSlots, `an integer from 1 to ${kMaxGradSlots}`);
   const dispatch = pick('dispatch', o.dispatch, ['auto', 'pool', 'inline']);
   const maxShardParams =
     o.maxShardParams === undefined

@@ -13,6 +13,8 @@ import { createSchedule, type Schedule } from '../optim/schedules.js';
 import { clipScaleFor, setClipScale, writeStepScalars, type StepConstants } from '../optim/step-scalars.js';
 import { resolveOptions, type OptimizerOptions, type ResolvedOptions } from './optimizer-options.js';
 import { WorkerPool } from './pool.js';
+import { allSlotsChecked, nextGradEpoch, stampSlot, writeChecked } from './checked-writes.js';
+import { checkStateDict, type OptimizerStateDict } from './state-dict.js';
 import { settleAll } from './settle.js';
 import { runPart, type StepContext, type StepPhase } from './shard-tasks.js';
 import type { StepTask } from './worker-protocol.js';
@@ -29,7 +31,10 @@ export interface StepResult {
   readonly step: number;
   /** lr used by this step. */
   readonly lr: number;
-  /** L2 norm of the (value-clipped) replica-mean gradient, before norm clipping; NaN when not computed. */
+  /**
+   * L2 norm of the (value-clipped) replica-mean gradient, before norm clipping; NaN when not computed (no
+   * clipping, and either onNonFinite 'ignore' or gradients already checked as they were written).
+   */
   readonly gradNorm: number;
   /** Factor the gradient was multiplied by (1 unless norm-clipped). */
   readonly clipScale: number;
@@ -50,21 +55,6 @@ export class NonFiniteGradientError extends Error {
 
 export type GradientsInput = Readonly<Record<string, ArrayLike<number>>>;
 
-/**
- * Everything a step depends on, by tensor name (torch's `optimizer.state_dict()` plus the parameters):
- * `stateDict()` returns copies, `loadStateDict()` copies them back in.
- */
-export interface OptimizerStateDict {
-  /** Completed steps (globalStep). */
-  readonly step: number;
-  readonly params: Readonly<Record<string, Float32Array>>;
-  /** Adam's first and second moments. */
-  readonly m: Readonly<Record<string, Float32Array>>;
-  readonly v: Readonly<Record<string, Float32Array>>;
-  /** AMSGrad's running maximum of v; present exactly when amsgrad is on. */
-  readonly vmax?: Readonly<Record<string, Float32Array>>;
-}
-
 export class ShardedAdamW {
   readonly layout: Layout;
   readonly convention: ConventionName;
@@ -74,8 +64,6 @@ export class ShardedAdamW {
   readonly kernel: KernelName;
   /** Live views of the parameters. */
   readonly params: Readonly<Record<string, TensorView>>;
-  /** Live views of gradient slot 0: write gradients here, then step(). */
-  readonly grads: Readonly<Record<string, TensorView>>;
   /** Live views of Adam's moments (and v_max with AMSGrad), for checkpoints and inspection. */
   readonly state: Readonly<{ m: Readonly<Record<string, TensorView>>; v: Readonly<Record<string, TensorView>>; vmax: Readonly<Record<string, TensorView>> | null }>;
   readonly options: ResolvedOptions;
@@ -91,6 +79,9 @@ export class ShardedAdamW {
   readonly #constants: StepConstants;
   readonly #inline: boolean;
   readonly #tasks: Record<StepPhase, StepTask[]>;
+  readonly #gradViews: Array<Readonly<Record<string, TensorView>>> = [];
+  /** Slots whose live views were handed out (gradSlot, grads): their checked stamps do not count. */
+  readonly #exposed: boolean[] = [];
   #pool: WorkerPool | null = null;
 
   /** @internal use createOptimizer(). `initial` is copied in and not kept. */
@@ -108,7 +99,6 @@ export class ShardedAdamW {
     this.#control = createControlBlock(this.layout.tensors.length, this.layout.totalSize);
     this.#context = { layout: this.layout, shards: this.#shards, control: this.#control, kernels };
     this.params = tensorViews(this.layout, this.#shards, 'params');
-    this.grads = tensorViews(this.layout, this.#shards, 'grads', 0);
     const view = (r: StateName) => tensorViews(this.layout, this.#shards, r);
     this.state = Object.freeze({ m: view('m'), v: view('v'), vmax: o.knobs.amsgrad ? view('vmax') : null });
     o.tensors.forEach(({ name }, i) => this.params[name].set(initial[i]));
@@ -153,12 +143,43 @@ export class ShardedAdamW {
     return this.options.decayTable;
   }
 
-  /** Gradient slot r's live views (the trainer's replicas write one slot each). */
+  /**
+   * Live views of gradient slot 0: write gradients here, then step(). Gradients written this way are
+   * scanned for NaN/Inf by the step (setGrads() and step(grads) check them as they copy, for free).
+   */
+  get grads(): Readonly<Record<string, TensorView>> {
+    return this.gradSlot(0);
+  }
+
+  /**
+   * Gradient slot r's live views. Once they are handed out, the slot's checked stamps (see
+   * checked-writes.ts) no longer count: anything may be written through them at any time, so every step
+   * scans the slot for NaN/Inf.
+   */
   gradSlot(r: number): Readonly<Record<string, TensorView>> {
+    this.#checkSlot(r);
+    this.#exposed[r] = true;
+    return this.#slotViews(r);
+  }
+
+  #slotViews(r: number): Readonly<Record<string, TensorView>> {
+    return (this.#gradViews[r] ??= tensorViews(this.layout, this.#shards, 'grads', r));
+  }
+
+  /** The first NaN/±Inf in gradient slot r, or null (read-only: the slot's stamps keep counting). */
+  firstNonFiniteGradient(r: number): { tensor: string; index: number } | null {
+    this.#checkSlot(r);
+    for (const [tensor, view] of Object.entries(this.#slotViews(r))) {
+      const index = firstNonFinite(view);
+      if (index >= 0) return { tensor, index };
+    }
+    return null;
+  }
+
+  #checkSlot(r: number): void {
     if (!Number.isInteger(r) || r < 0 || r >= this.options.gradSlots) {
       throw new RangeError(`gradient slot must be an integer in [0, ${this.options.gradSlots}), got ${r}`);
     }
-    return r === 0 ? this.grads : tensorViews(this.layout, this.#shards, 'grads', r);
   }
 
   /** The shared memories, one per shard (for replicas that read params directly). */
@@ -184,17 +205,24 @@ export class ShardedAdamW {
     return this.#pool;
   }
 
-  /** Copy named gradients into slot `slot`, checking every name and length before writing any. */
+  /**
+   * Copy named gradients into slot `slot`, checking every name and length before writing any. The values are
+   * checked for NaN/Inf as they are copied: when every tensor of the slot was given and all are finite, the
+   * next step needs no separate scan of that slot.
+   */
   setGrads(grads: GradientsInput, slot = 0): void {
-    const views = this.gradSlot(slot);
+    this.#checkSlot(slot);
     if (grads === null || typeof grads !== 'object') throw new TypeError(`gradients must be an object of named arrays, got ${String(grads)}`);
+    const index = new Map(this.layout.tensors.map((t) => [t.name, t]));
     for (const [name, g] of Object.entries(grads)) {
-      const view = views[name];
-      if (view === undefined) throw new RangeError(`gradient for unknown tensor "${name}" (the model has ${this.layout.tensors.length} tensors)`);
+      const t = index.get(name);
+      if (t === undefined) throw new RangeError(`gradient for unknown tensor "${name}" (the model has ${this.layout.tensors.length} tensors)`);
       if (g === null || typeof g !== 'object' || typeof g.length !== 'number') throw new TypeError(`gradient for "${name}" must be an array, got ${String(g)}`);
-      if (g.length !== view.length) throw new RangeError(`gradient for "${name}" has ${g.length} elements, expected ${view.length}`);
+      if (g.length !== t.size) throw new RangeError(`gradient for "${name}" has ${g.length} elements, expected ${t.size}`);
     }
-    for (const [name, g] of Object.entries(grads)) views[name].set(g);
+    let checked = Object.keys(grads).length === this.layout.tensors.length;
+    for (const [name, g] of Object.entries(grads)) checked = writeChecked(this.#context, slot, index.get(name)!.index, g) && checked;
+    stampSlot(this.#control, slot, checked);
   }
 
   /** Live views of one state (params, m, v or v_max), by tensor name. */
@@ -229,26 +257,7 @@ export class ShardedAdamW {
   loadStateDict(dict: OptimizerStateDict): void {
     this.#assertOpen();
     if (this.#stepping) throw new Error('loadStateDict() called while a step is running');
-    if (dict === null || typeof dict !== 'object') throw new TypeError(`state dict must be an object {step, params, m, v}, got ${String(dict)}`);
-    if (!Number.isSafeInteger(dict.step) || dict.step < 0) throw new RangeError(`state dict: step must be a non-negative integer, got ${String(dict.step)}`);
-    if (this.knobs.amsgrad !== (dict.vmax !== undefined)) {
-      throw new RangeError(`state dict: ${this.knobs.amsgrad ? 'vmax is missing (amsgrad is on)' : 'has vmax, but amsgrad is off'}`);
-    }
-    for (const state of this.stateNames) {
-      const values = dict[state];
-      if (values === null || typeof values !== 'object') throw new TypeError(`state dict: ${state} must be an object of named Float32Arrays, got ${String(values)}`);
-      for (const name of Object.keys(values)) {
-        if (this.params[name] === undefined) throw new RangeError(`state dict: ${state}["${name}"] is not a tensor of this optimizer`);
-      }
-      for (const { name, size } of this.layout.tensors) {
-        const x = values[name];
-        if (!(x instanceof Float32Array)) throw new TypeError(`state dict: ${state}["${name}"] must be a Float32Array, got ${x === undefined ? 'nothing' : String(x)}`);
-        if (x.length !== size) throw new RangeError(`state dict: ${state}["${name}"] has ${x.length} elements, expected ${size}`);
-        for (let i = 0; i < x.length; i++) {
-          if (!Number.isFinite(x[i])) throw new RangeError(`state dict: ${state}["${name}"][${i}] is ${x[i]}: states must be finite`);
-        }
-      }
-    }
+    checkStateDict(dict, this.layout.tensors, this.knobs.amsgrad);
     for (const state of this.stateNames) {
       const views = this.stateViews(state);
       for (const { name } of this.layout.tensors) views[name].set(dict[state]![name]);
@@ -269,6 +278,8 @@ export class ShardedAdamW {
       if (grads !== undefined) this.setGrads(grads);
       return await this.#step();
     } finally {
+      // Applied, skipped or failed, the step has consumed this round of gradients.
+      nextGradEpoch(this.#control);
       this.#stepping = false;
     }
   }
@@ -282,7 +293,10 @@ export class ShardedAdamW {
 
     let gradNorm = Number.NaN;
     let clipScale = 1;
-    if (this.options.clipGlobalNorm !== undefined || this.options.onNonFinite !== 'ignore') {
+    // The norm phase is needed to clip, or to find NaN/Inf in slots that were not checked as they were written.
+    const checked = allSlotsChecked(this.#control, this.options.gradSlots) && !this.#exposed.includes(true);
+    const needsScan = this.options.onNonFinite !== 'ignore' && !checked;
+    if (this.options.clipGlobalNorm !== undefined || needsScan) {
       await this.#run('norm', t + 1);
       let sumSquares = 0;
       const base = this.#control.partialsBase;
@@ -326,7 +340,7 @@ export class ShardedAdamW {
   }
 
   #nonFiniteError(step: number): NonFiniteGradientError {
-    const slots = Array.from({ length: this.options.gradSlots }, (_, r) => this.gradSlot(r));
+    const slots = Array.from({ length: this.options.gradSlots }, (_, r) => this.#slotViews(r));
     for (const { name } of this.layout.tensors) {
       for (let r = 0; r < slots.length; r++) {
         const g = slots[r][name];

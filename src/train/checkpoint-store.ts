@@ -6,6 +6,7 @@
 
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { isProcessAlive } from './process-alive.js';
 import { CheckpointError, checkpointMetadata, parseCheckpointTempName, readCheckpointHeader, verifyCheckpoint, type CheckpointHeader } from './checkpoint.js';
 
 const kNamePattern = /^checkpoint-([0-9]{8,})\.safetensors$/;
@@ -70,15 +71,6 @@ export function pruneCheckpoints(dir: string, savedStep: number, keepLast: numbe
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Remove the temp files that writers killed mid-write left behind. A temp file names its writer's pid: one
  * of a live process (another run in this directory) is left alone; one of ours is stale, as every save is
@@ -87,7 +79,7 @@ function isAlive(pid: number): boolean {
 export function removeStaleTemps(dir: string): void {
   for (const file of readdirSync(dir)) {
     const temp = parseCheckpointTempName(file);
-    if (temp && kNamePattern.test(temp.target) && (temp.pid === process.pid || !isAlive(temp.pid))) rmSync(join(dir, file), { force: true });
+    if (temp && kNamePattern.test(temp.target) && (temp.pid === process.pid || !isProcessAlive(temp.pid))) rmSync(join(dir, file), { force: true });
   }
 }
 

@@ -3,9 +3,9 @@
 // tensor names and shapes, eval, samples) and once in every pool thread (the replicas).
 //
 //   export function createModel({ tf, tfl, options, seed }) → tfl.LayersModel
-//   export function loadData({ options, seed })            → { train: Examples, eval: Examples, meta? }
+//   export function loadData({ options, seed })            → { train: Examples | TokenWindows, eval: …, meta? }
 //   export function loss({ tf, model, x, y })              → scalar tensor, the mean over the batch
-//   export function sample?({ tf, model, count, seed, meta }) → string[]          (optional)
+//   export function sample?({ tf, model, count, seed, meta, prompt?, tokens?, temperature? }) → string[]  (optional)
 //
 // Tensor names are the tfjs variable names before tfjs makes them unique (LayerVariable.originalName), so
 // name your layers: exclusion rules such as BERT's ["LayerNorm", "layer_norm", "bias"] match them.
@@ -32,23 +32,72 @@ export interface Examples {
   readonly yShape: readonly number[];
 }
 
+/**
+ * Windows over one long token sequence, for sequence models: example i is the input
+ * tokens[s, s + window) and the target tokens[s + 1, s + window + 1), s = i·stride (x and y of shape
+ * [window]). The windows are cut when a batch is gathered, never materialised: every offset of a 10 M
+ * character text with a window of 128 would take 10 GB as Examples.
+ */
+export interface TokenWindows {
+  readonly tokens: Int32Array;
+  readonly window: number;
+  /** Start of example i is i·stride. Default 1: every offset is an example. */
+  readonly stride?: number;
+}
+
+/** Either kind of example set; `'tokens' in e` tells them apart. */
+export type ExampleSet = Examples | TokenWindows;
+
+export function isTokenWindows(e: ExampleSet): e is TokenWindows {
+  return 'tokens' in e;
+}
+
 export interface DataSet {
-  readonly train: Examples;
-  readonly eval: Examples;
+  readonly train: ExampleSet;
+  readonly eval: ExampleSet;
   /** Anything sample() needs (a vocabulary...); structured-cloneable. */
   readonly meta?: unknown;
+}
+
+/** What sample() is asked for; prompt, tokens and temperature are optional (a module may ignore them). */
+export interface SampleContext {
+  readonly tf: Tf;
+  readonly model: LayersModel;
+  readonly count: number;
+  readonly seed: number;
+  readonly meta: unknown;
+  /** Text to continue (sequence models). */
+  readonly prompt?: string;
+  /** Tokens to generate per sample. */
+  readonly tokens?: number;
+  /** Softmax temperature: 1 samples the model's distribution, 0 takes the most likely token. */
+  readonly temperature?: number;
+}
+
+/**
+ * How a model's tensors map onto the equivalent torch module, for `shardtrain export --to torch`: the class
+ * in scripts/torch/shardtrain_torch.py that computes the same forward pass, its constructor options, and
+ * each tensor's state-dict name (with `transpose` for a dense kernel [in, out] → torch Linear.weight [out, in]).
+ */
+export interface TorchMapping {
+  readonly module: string;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly tensors: readonly { readonly name: string; readonly torchName: string; readonly transpose: boolean }[];
 }
 
 export interface ModelModule {
   createModel(ctx: { tf: Tf; tfl: Tfl; options: Readonly<Record<string, unknown>>; seed: number }): LayersModel;
   loadData(ctx: { options: Readonly<Record<string, unknown>>; seed: number }): DataSet | Promise<DataSet>;
   loss(ctx: { tf: Tf; model: LayersModel; x: TF.Tensor; y: TF.Tensor }): TF.Scalar;
-  sample?(ctx: { tf: Tf; model: LayersModel; count: number; seed: number; meta: unknown }): string[];
+  sample?(ctx: SampleContext): string[];
+  /** Optional: the torch equivalent of the model (see TorchMapping); without it, export --to torch refuses. */
+  torch?(ctx: { options: Readonly<Record<string, unknown>>; tensors: readonly TensorSpec[] }): TorchMapping;
 }
 
 /** Built-in models, by the name a config gives as `model.module`. */
 export const builtinModels: Readonly<Record<string, string>> = Object.freeze({
   'char-lm': new URL('./models/char-lm.js', import.meta.url).href,
+  gpt: new URL('./models/gpt.js', import.meta.url).href,
 });
 
 /** file: URL of a model module: a built-in name, a file: URL, or a path (relative to `base`, default cwd). */
@@ -69,7 +118,9 @@ export async function loadModelModule(url: string): Promise<ModelModule> {
   for (const name of ['createModel', 'loadData', 'loss'] as const) {
     if (typeof mod[name] !== 'function') throw new TypeError(`model module ${url} must export a function ${name}() (see the model-module contract in the README)`);
   }
-  if (mod.sample !== undefined && typeof mod.sample !== 'function') throw new TypeError(`model module ${url}: export sample must be a function`);
+  for (const name of ['sample', 'torch'] as const) {
+    if (mod[name] !== undefined && typeof mod[name] !== 'function') throw new TypeError(`model module ${url}: export ${name} must be a function`);
+  }
   return mod as unknown as ModelModule;
 }
 
@@ -98,11 +149,33 @@ export function exampleSize(shape: readonly number[]): number {
   return shape.reduce((a, d) => a * d, 1);
 }
 
+/** Number of windows in a TokenWindows set (0 when the text is shorter than one window plus its target). */
+export function windowCount(e: TokenWindows): number {
+  const stride = e.stride ?? 1;
+  return e.tokens.length < e.window + 1 ? 0 : Math.floor((e.tokens.length - e.window - 1) / stride) + 1;
+}
+
+/** Tokens per example for sequence models (TokenWindows: the window), else null. */
+export function tokensPerExample(e: ExampleSet): number | null {
+  return isTokenWindows(e) ? e.window : null;
+}
+
+function countWindows(e: TokenWindows, url: string, which: string): number {
+  const int = (x: unknown) => typeof x === 'number' && Number.isInteger(x) && x >= 1;
+  if (!(e.tokens instanceof Int32Array)) throw new TypeError(`model module ${url}: loadData().${which}.tokens must be an Int32Array`);
+  if (!int(e.window)) throw new RangeError(`model module ${url}: loadData().${which}.window must be a positive integer, got ${JSON.stringify(e.window)}`);
+  if (e.stride !== undefined && !int(e.stride)) throw new RangeError(`model module ${url}: loadData().${which}.stride must be a positive integer, got ${JSON.stringify(e.stride)}`);
+  const n = windowCount(e);
+  if (n === 0) throw new RangeError(`model module ${url}: loadData().${which} has ${e.tokens.length} tokens, fewer than one window of ${e.window} and its target`);
+  return n;
+}
+
 /** Check the data set's arrays agree with their shapes; returns the example counts. */
 export function checkDataSet(data: DataSet, url: string): { train: number; eval: number } {
-  const count = (e: Examples | undefined, which: string): number => {
+  const count = (e: ExampleSet | undefined, which: string): number => {
+    if (e && typeof e === 'object' && isTokenWindows(e)) return countWindows(e, url, which);
     if (!e || !(e.x instanceof Int32Array || e.x instanceof Float32Array) || !(e.y instanceof Int32Array || e.y instanceof Float32Array)) {
-      throw new TypeError(`model module ${url}: loadData().${which} must have x and y as Int32Array or Float32Array`);
+      throw new TypeError(`model module ${url}: loadData().${which} must have x and y as Int32Array or Float32Array (or tokens and window)`);
     }
     const xs = exampleSize(e.xShape);
     const ys = exampleSize(e.yShape);

@@ -2,7 +2,6 @@
 // replicas (a NaN/Inf loss, or a NaN/Inf in their gradient slot), which training examples their micro-batches
 // held, and which of those give a non-finite loss or gradient on their own (one forward + backward each).
 
-import { firstNonFinite, type TensorView } from '../memory/tensor-views.js';
 import type { DataSet, LayersModel, ModelModule } from './model-module.js';
 import { batchTensors } from './replica.js';
 import type * as TF from '@tensorflow/tfjs-core';
@@ -33,12 +32,6 @@ export interface ProbeContext {
   readonly module: ModelModule;
   readonly model: LayersModel;
   readonly data: DataSet;
-}
-
-/** Name of the first tensor with a non-finite element in a gradient slot, or null. */
-export function firstNonFiniteTensor(slot: Readonly<Record<string, TensorView>>): string | null {
-  for (const [name, view] of Object.entries(slot)) if (firstNonFinite(view) >= 0) return name;
-  return null;
 }
 
 /** Does training example `index` alone give a finite loss and gradient? */

@@ -10,11 +10,12 @@
 
 import { getHeapStatistics } from 'node:v8';
 import { threadId } from 'node:worker_threads';
+import { stampSlot, writeChecked, type SlotWriter } from '../parallel/checked-writes.js';
 import type { ExtensionEnv } from '../parallel/worker-protocol.js';
 import { tensorParts, tensorViews, type TensorView } from '../memory/tensor-views.js';
-import { DataOrder, gatherExamples } from './data-order.js';
+import { DataOrder, gatherBatch } from './data-order.js';
 import type { TensorSpec } from '../memory/layout.js';
-import { exampleSize, startModel, type DataSet, type Examples, type LayersModel, type ModelModule, type StartedModel } from './model-module.js';
+import { startModel, type DataSet, type ExampleSet, type LayersModel, type ModelModule, type StartedModel } from './model-module.js';
 import { markReplicaStarted } from './step-guard.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { tf, type BackendName } from '../tfjs/tf.js';
@@ -63,15 +64,11 @@ export interface EvalPart {
 }
 
 /** Examples `indices` of `e` as a batch of tensors (x, y). */
-export function batchTensors(e: Examples, indices: ArrayLike<number>): { x: TF.Tensor; y: TF.Tensor } {
-  const xs = exampleSize(e.xShape);
-  const ys = exampleSize(e.yShape);
-  const n = indices.length;
-  const x = gatherExamples(e.x, xs, indices, new (e.x.constructor as Int32ArrayConstructor)(n * xs));
-  const y = gatherExamples(e.y, ys, indices, new (e.y.constructor as Int32ArrayConstructor)(n * ys));
+export function batchTensors(e: ExampleSet, indices: ArrayLike<number>): { x: TF.Tensor; y: TF.Tensor } {
+  const b = gatherBatch(e, indices);
   return {
-    x: tf.tensor(x, [n, ...e.xShape], e.x instanceof Int32Array ? 'int32' : 'float32'),
-    y: tf.tensor(y, [n, ...e.yShape], e.y instanceof Int32Array ? 'int32' : 'float32'),
+    x: tf.tensor(b.x, b.xShape as number[], b.x instanceof Int32Array ? 'int32' : 'float32'),
+    y: tf.tensor(b.y, b.yShape as number[], b.y instanceof Int32Array ? 'int32' : 'float32'),
   };
 }
 
@@ -93,7 +90,7 @@ export class Replica {
   readonly #data: DataSet;
   readonly #order: DataOrder;
   readonly #params: Readonly<Record<string, TensorView>>;
-  readonly #slots: Array<Readonly<Record<string, TensorView>>>;
+  readonly #writer: SlotWriter;
   readonly #scratch: Float32Array[];
   readonly #acc: Float32Array[];
   readonly #micro: number;
@@ -114,7 +111,7 @@ export class Replica {
     this.#order = new DataOrder(counts.train, init.globalBatch, init.seed);
     const { layout, shards } = env.step;
     this.#params = tensorViews(layout, shards, 'params');
-    this.#slots = Array.from({ length: init.replicas }, (_, r) => tensorViews(layout, shards, 'grads', r));
+    this.#writer = env.step;
     this.#scratch = specs.map((s) => new Float32Array(s.size));
     this.#acc = init.accumulateSteps > 1 ? specs.map((s) => new Float32Array(s.size)) : [];
     this.#micro = init.globalBatch / (init.replicas * init.accumulateSteps);
@@ -140,14 +137,21 @@ export class Replica {
     });
   }
 
-  /** Global batch `batch`, replica r: write the mean gradient of its k micro-batches into slot r; returns the mean loss. */
+  /**
+   * Global batch `batch`, replica r: write the mean gradient of its k micro-batches into slot r (checked for
+   * NaN/Inf as it is copied, so the step need not scan it again); returns the mean loss.
+   */
   grad(batch: number, r: number): number {
     markReplicaStarted(this.#init.threadTable, r);
     this.loadParams();
     const k = this.#init.accumulateSteps;
-    const slot = this.#slots[r];
-    const names = this.#init.tensors.map((t) => t.name);
-    if (k === 1) return this.#grad(batch, r, 0, (i, g) => slot[names[i]].set(g));
+    let checked = true;
+    const write = (i: number, g: Float32Array) => (checked = writeChecked(this.#writer, r, i, g) && checked);
+    if (k === 1) {
+      const loss = this.#grad(batch, r, 0, write);
+      stampSlot(this.#writer.control, r, checked);
+      return loss;
+    }
     let loss = 0;
     for (let j = 0; j < k; j++) {
       loss += this.#grad(batch, r, j, (i, g) => {
@@ -159,8 +163,9 @@ export class Replica {
     const inv = 1 / k;
     this.#acc.forEach((acc, i) => {
       for (let e = 0; e < acc.length; e++) acc[e] *= inv;
-      slot[names[i]].set(acc);
+      write(i, acc);
     });
+    stampSlot(this.#writer.control, r, checked);
     return loss / k;
   }
 

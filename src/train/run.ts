@@ -1,6 +1,7 @@
 // The `shardtrain train` job: a Trainer plus everything a run leaves behind in its directory:
 //   config.json          the effective config
 //   metrics.jsonl        one JSON object per line: {step, loss, lr, gradNorm, samplesPerSec, elapsedSec}
+//                        (and tokensPerSec for sequence models)
 //                        every logEvery steps, {step, evalLoss} at each evaluation, and
 //                        {step, skipped: true, skippedTotal, batch, nonFinite: [...]} for each skipped step
 //   checkpoint-<step>.safetensors  every checkpointEvery steps and at the end (atomic; the newest keepLast kept)
@@ -9,7 +10,7 @@
 // Ctrl-C / SIGTERM: the current step finishes, a checkpoint is written, and the job returns `interrupted`
 // (the CLI exits 130 / 143).
 
-import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
@@ -17,6 +18,7 @@ import { newestValidCheckpoint, removeStaleTemps, saveInRunDir, verifyCheckpoint
 import { loadConfigFile, ConfigError, warmupCutNote, type TrainConfig } from './config.js';
 import { lossCurveSvg, type CurvePoint } from './loss-curve.js';
 import { describeNonFinite, type NonFiniteReport } from './non-finite.js';
+import { RunLock } from './run-lock.js';
 import { Trainer, checkpointConfig } from './trainer.js';
 
 /** What `shardtrain train` trains without --config: the character-level LM of first names. */
@@ -79,6 +81,15 @@ function readMetrics(path: string, step: number): object[] {
     .filter((m) => m.step <= step);
 }
 
+/** `samples: a, b, c` for short one-line samples (names); otherwise one JSON-quoted sample per line. */
+export function formatSamples(samples: readonly string[]): string {
+  if (samples.every((s) => s.length <= 40 && !s.includes('\n'))) return `samples: ${samples.join(', ')}`;
+  return samples.map((s, i) => `sample ${i + 1}: ${JSON.stringify(s)}`).join('\n');
+}
+
+/** Characters of the sample printed at each evaluation during a run (sequence models; others ignore it). */
+const kEvalSampleTokens = 100;
+
 /** A skipped step in metrics.jsonl: per bad replica its loss (as text: JSON has no NaN), tensor and examples. */
 function skipRecord(report: NonFiniteReport): object[] {
   return report.replicas.map((r) => ({ replica: r.replica, loss: String(r.loss), tensor: r.tensor, examples: r.culprits, batchExamples: r.examples }));
@@ -87,35 +98,56 @@ function skipRecord(report: NonFiniteReport): object[] {
 export async function runTraining(options: RunOptions): Promise<RunSummary> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const warn = options.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const checkpoint = options.resume === undefined ? undefined : resolveResume(options.resume, warn);
-  let config: TrainConfig;
-  let configPath = options.configPath;
-  if (configPath === undefined && checkpoint === undefined) {
-    configPath = kDefaultConfig;
-    log(`shardtrain: no --config given: training the built-in default, ${configPath}`);
+  // The run directory is locked before anything in it is read, so a second process on it is refused at once
+  // (a new directory, named from the config, is locked as soon as its name is known).
+  const resumeDir = options.resume !== undefined && existsSync(options.resume) && statSync(options.resume).isDirectory() ? options.resume : undefined;
+  const known = options.out ?? resumeDir;
+  let lock = known === undefined ? null : await RunLock.acquire(known, warn);
+  try {
+    const checkpoint = options.resume === undefined ? undefined : resolveResume(options.resume, warn);
+    let configPath = options.configPath;
+    if (configPath === undefined && checkpoint === undefined) {
+      configPath = kDefaultConfig;
+      log(`shardtrain: no --config given: training the built-in default, ${configPath}`);
+    }
+    let config = configPath !== undefined ? loadConfigFile(configPath) : checkpointConfig(checkpoint!);
+    if (options.steps !== undefined) {
+      if (!Number.isInteger(options.steps) || options.steps < 1) throw new ConfigError(`--steps must be a positive integer, got ${options.steps}`);
+      config = { ...config, steps: options.steps };
+    }
+    lock ??= await RunLock.acquire(defaultOut(config, configPath), warn);
+    const cut = warmupCutNote(config);
+    if (cut) log(cut);
+    // Everything is checked (config, model module, checkpoint names and shapes) before the run directory is written.
+    const trainer = await Trainer.create({ config, threads: options.threads, resume: checkpoint, where: configPath ? `config ${configPath}` : 'config' });
+    return await trainInRunDir(trainer, lock, options, log);
+  } finally {
+    await lock?.release();
   }
-  if (configPath !== undefined) config = loadConfigFile(configPath);
-  else config = checkpointConfig(checkpoint!);
-  if (options.steps !== undefined) {
-    if (!Number.isInteger(options.steps) || options.steps < 1) throw new ConfigError(`--steps must be a positive integer, got ${options.steps}`);
-    config = { ...config, steps: options.steps };
-  }
-  const out = options.out ?? (options.resume !== undefined && statSync(options.resume).isDirectory() ? options.resume : defaultOut(config, configPath));
-  const cut = warmupCutNote(config);
-  if (cut) log(cut);
+}
 
-  // Everything is checked (config, model module, checkpoint names and shapes) before the run directory is touched.
-  const trainer = await Trainer.create({ config, threads: options.threads, resume: checkpoint, where: configPath ? `config ${configPath}` : 'config' });
+/** The training loop of the `train` job, writing into the locked run directory; closes the trainer. */
+async function trainInRunDir(trainer: Trainer, lock: RunLock, options: RunOptions, log: (line: string) => void): Promise<RunSummary> {
+  const out = lock.dir;
   const stop = options.stopSignal ?? { stopped: false };
   let bar: cliProgress.SingleBar | null = null;
   try {
-    mkdirSync(out, { recursive: true });
+    lock.assertHeld();
     removeStaleTemps(out);
     const metricsPath = join(out, 'metrics.jsonl');
     const startStep = trainer.globalStep;
     const kept = readMetrics(metricsPath, startStep);
     writeFileSync(metricsPath, kept.map((m) => `${JSON.stringify(m)}\n`).join(''));
     writeFileSync(join(out, 'config.json'), `${JSON.stringify(trainer.config, null, 2)}\n`);
+    // Every write below first checks that the directory is still ours (see RunLock).
+    const metric = (record: object): void => {
+      lock.assertHeld();
+      appendFileSync(metricsPath, `${JSON.stringify(record)}\n`);
+    };
+    const save = (): Promise<string> => {
+      lock.assertHeld();
+      return saveInRunDir(out, trainer, trainer.config.keepLast);
+    };
     const c = trainer.config;
     const total = c.steps;
     log(
@@ -125,12 +157,15 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
     );
 
     const showBar = options.progress ?? process.stderr.isTTY === true;
+    // Sequence models (token windows) report tokens/s: samples/s × the window.
+    const tpe = trainer.tokensPerExample;
+    const rate = (sps: number): string => (tpe === null ? `${sps.toFixed(0)} samples/s` : `${(sps * tpe).toFixed(0)} tokens/s`);
     if (showBar) {
       bar = new cliProgress.SingleBar(
-        { format: 'step {value}/{total} {bar} loss {loss} | lr {lr} | {sps} samples/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 50, stream: process.stderr },
+        { format: 'step {value}/{total} {bar} loss {loss} | lr {lr} | {rate} | ETA {eta_formatted}', hideCursor: true, etaBuffer: 50, stream: process.stderr },
         cliProgress.Presets.shades_classic,
       );
-      bar.start(total, startStep, { loss: '-', lr: '-', sps: '-' });
+      bar.start(total, startStep, { loss: '-', lr: '-', rate: '-' });
     }
     const every = Math.max(1, Math.floor(total / 20));
     const t0 = performance.now();
@@ -140,7 +175,7 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
     let last = { loss: Number.NaN };
     const evaluate = async (): Promise<number> => {
       const evalLoss = await trainer.evaluate();
-      appendFileSync(metricsPath, `${JSON.stringify({ step: trainer.globalStep, evalLoss })}\n`);
+      metric({ step: trainer.globalStep, evalLoss });
       return evalLoss;
     };
     while (trainer.globalStep < total && !stop.stopped) {
@@ -148,7 +183,7 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
       if (r.skipped) {
         // The step is not counted: the same step number is tried again on the next batch.
         const detail = describeNonFinite(r.nonFinite!);
-        appendFileSync(metricsPath, `${JSON.stringify({ step: r.step + 1, skipped: true, skippedTotal: r.skippedTotal, batch: r.batch, nonFinite: skipRecord(r.nonFinite!) })}\n`);
+        metric({ step: r.step + 1, skipped: true, skippedTotal: r.skippedTotal, batch: r.batch, nonFinite: skipRecord(r.nonFinite!) });
         if (bar) process.stderr.write(`\r\x1b[K`); // clear the bar's line; it redraws on the next update
         log(`skipped ${detail}`);
         continue;
@@ -162,16 +197,22 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
         windowSteps = 0;
       }
       if (r.step % c.logEvery === 0 || r.step === total) {
-        appendFileSync(metricsPath, `${JSON.stringify({ step: r.step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, samplesPerSec: Math.round(sps), elapsedSec: (now - t0) / 1000 })}\n`);
+        metric({ step: r.step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, samplesPerSec: Math.round(sps), ...(tpe === null ? {} : { tokensPerSec: Math.round(sps * tpe) }), elapsedSec: (now - t0) / 1000 });
       }
-      bar?.update(r.step, { loss: r.loss.toFixed(4), lr: r.lr.toExponential(2), sps: sps.toFixed(0) });
-      if (!bar && (r.step % every === 0 || r.step === total)) log(`step ${r.step}/${total}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ${sps.toFixed(0)} samples/s`);
-      if (c.checkpointEvery !== undefined && r.step % c.checkpointEvery === 0 && r.step !== total) await saveInRunDir(out, trainer, c.keepLast);
-      if (c.evalEvery !== undefined && r.step % c.evalEvery === 0 && r.step !== total) await evaluate();
+      bar?.update(r.step, { loss: r.loss.toFixed(4), lr: r.lr.toExponential(2), rate: rate(sps) });
+      if (!bar && (r.step % every === 0 || r.step === total)) log(`step ${r.step}/${total}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ${rate(sps)}`);
+      if (c.checkpointEvery !== undefined && r.step % c.checkpointEvery === 0 && r.step !== total) await save();
+      if (c.evalEvery !== undefined && r.step % c.evalEvery === 0 && r.step !== total) {
+        const evalLoss = await evaluate();
+        if (bar) process.stderr.write(`\r\x1b[K`);
+        log(`step ${r.step}: held-out loss ${evalLoss.toFixed(4)}`);
+        const samples = trainer.sample(1, c.seed, { tokens: kEvalSampleTokens });
+        if (samples.length > 0) log(formatSamples(samples));
+      }
     }
     bar?.stop();
     bar = null;
-    const checkpoint = await saveInRunDir(out, trainer, c.keepLast);
+    const checkpoint = await save();
     const interrupted = trainer.globalStep < total;
     const elapsed = (performance.now() - t0) / 1000;
     const done = trainer.globalStep - startStep;
@@ -187,11 +228,12 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
       ...(m.loss !== undefined ? [{ step: m.step, loss: m.loss, series: 'train (batch)' }] : []),
       ...(m.evalLoss !== undefined ? [{ step: m.step, loss: m.evalLoss, series: 'held-out' }] : []),
     ]);
+    lock.assertHeld();
     writeFileSync(join(out, 'loss.svg'), await lossCurveSvg(points, `${c.name ?? 'shardtrain'}: loss`));
     const summary = { out, step: trainer.globalStep, trainLoss: last.loss, evalLoss, samples, interrupted, samplesPerSec };
     writeFileSync(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-    log(`done: ${done} steps in ${elapsed.toFixed(1)} s (${samplesPerSec.toFixed(0)} samples/s); train loss ${last.loss.toFixed(4)}, held-out loss ${evalLoss.toFixed(4)}`);
-    if (samples.length > 0) log(`samples: ${samples.join(', ')}`);
+    log(`done: ${done} steps in ${elapsed.toFixed(1)} s (${rate(samplesPerSec)}); train loss ${last.loss.toFixed(4)}, held-out loss ${evalLoss.toFixed(4)}`);
+    if (samples.length > 0) log(formatSamples(samples));
     log(`wrote ${checkpoint}, ${join(out, 'metrics.jsonl')}, ${join(out, 'loss.svg')}`);
     return summary;
   } finally {

@@ -43,17 +43,23 @@ export function assertLittleEndian(): void {
   if (endianness() !== 'LE') throw new Error('safetensors files are little-endian; this machine is big-endian');
 }
 
+/** What shardtrain writes: float32 (parameters, moments), int32 (token ids of exported data). */
+export type WrittenDtype = 'F32' | 'I32';
+
 /**
- * The bytes before the data: length, then the JSON header whose tensors are float32 `tensors` laid end to
- * end in the order given. Returns the header and the data section's size.
+ * The bytes before the data: length, then the JSON header whose tensors (float32 unless they say) are laid
+ * end to end in the order given. Returns the header and the data section's size.
  */
-export function encodeHeader(metadata: Readonly<Record<string, string>>, tensors: readonly { readonly name: string; readonly shape: readonly number[] }[]): { head: Buffer; dataBytes: number } {
+export function encodeHeader(
+  metadata: Readonly<Record<string, string>>,
+  tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly dtype?: WrittenDtype }[],
+): { head: Buffer; dataBytes: number } {
   // __metadata__ first: a reader that looks for one of its keys finds it before any tensor name.
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const t of tensors) {
     const bytes = 4 * t.shape.reduce((a, d) => a * d, 1);
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + bytes] };
+    header[t.name] = { dtype: t.dtype ?? 'F32', shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = JSON.stringify(header);
@@ -64,8 +70,8 @@ export function encodeHeader(metadata: Readonly<Record<string, string>>, tensors
   return { head, dataBytes: offset };
 }
 
-/** A float32 array's bytes in pieces of at most kIoChunkBytes, for a streaming writer. */
-export function* bytePieces(values: Float32Array): Generator<Uint8Array> {
+/** A 4-byte typed array's bytes in pieces of at most kIoChunkBytes, for a streaming writer. */
+export function* bytePieces(values: Float32Array | Int32Array): Generator<Uint8Array> {
   const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   for (let at = 0; at < bytes.length; at += kIoChunkBytes) yield bytes.subarray(at, Math.min(bytes.length, at + kIoChunkBytes));
 }

@@ -17,8 +17,8 @@ import { checkCheckpointTensors, checkpointMetadata, readCheckpointInto, writeCh
 import { verifyCheckpointFile, type VerifiedCheckpoint } from './checkpoint-store.js';
 import { optimizerOptionsFromConfig, parseConfig, ConfigError, type TrainConfig, type TrainConfigInput } from './config.js';
 import { DataOrder, type DataPosition } from './data-order.js';
-import { startModel, type DataSet, type LayersModel, type ModelModule } from './model-module.js';
-import { describeNonFinite, exampleIsFinite, firstNonFiniteTensor, type NonFiniteReport } from './non-finite.js';
+import { startModel, tokensPerExample, type DataSet, type LayersModel, type ModelModule, type SampleContext } from './model-module.js';
+import { describeNonFinite, exampleIsFinite, type NonFiniteReport } from './non-finite.js';
 import type { EvalPart, ReplicaInfo, ReplicaInit, ReplicaTask } from './replica.js';
 import { replicaLabel, StepGuard, StepTimeoutError, withDeadline } from './step-guard.js';
 
@@ -230,7 +230,7 @@ export class Trainer {
     const perReplica = this.config.batchSize / this.replicas;
     const ctx = { module: this.#module, model: this.#model, data: this.#data };
     const replicas = losses.flatMap((loss, replica) => {
-      const tensor = firstNonFiniteTensor(this.optimizer.gradSlot(replica));
+      const tensor = this.optimizer.firstNonFiniteGradient(replica)?.tensor ?? null;
       if (Number.isFinite(loss) && tensor === null) return [];
       const examples = Array.from(this.#order.slice(batch, replica * perReplica, perReplica));
       return [{ replica, loss, tensor, examples, culprits: examples.filter((i) => !exampleIsFinite(ctx, i)) }];
@@ -271,10 +271,15 @@ export class Trainer {
   }
 
   /** Text samples from the current params (needs the model module's sample()); [] otherwise. */
-  sample(count = this.config.samples, seed = this.config.seed): string[] {
+  sample(count = this.config.samples, seed = this.config.seed, options: Pick<SampleContext, 'prompt' | 'tokens' | 'temperature'> = {}): string[] {
     if (!this.#module.sample || count === 0) return [];
     this.#syncModel();
-    return this.#module.sample({ tf, model: this.#model, count, seed, meta: this.#data.meta });
+    return this.#module.sample({ tf, model: this.#model, count, seed, meta: this.#data.meta, ...options });
+  }
+
+  /** Tokens per training example for sequence models (token windows), else null: progress shows tokens/s. */
+  get tokensPerExample(): number | null {
+    return tokensPerExample(this.#data.train);
   }
 
   /** Copies of the current params (or m, v), by name. */

@@ -470,4 +470,28 @@
           (local.get $sqrtScales) (local.get $invSlotss) (local.get $clips) (local.get $clipScales)
           (local.get $decayPres) (local.get $stepSizes) (local.get $decayPosts) (local.get $l2s))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $tail)))))
+        (br $tail))))
+  ;; 1 when every float32 at byte addresses [$a, $b) is finite with |x| <= $bound, else 0: the check a
+  ;; gradient gets while it is written into its slot (kernels-js.ts, slotWithinBound). f32x4.max and f32.max
+  ;; propagate NaN, and `max <= bound` is false for NaN and ±Inf, so one comparison at the end decides.
+  ;; Eight floats per iteration in two accumulators (each max waits for the previous one).
+  (func (export "withinBound") (param $a i32) (param $b i32) (param $bound f32) (result i32)
+    (local $m0 v128) (local $m1 v128) (local $vend i32) (local $s f32)
+    (local.set $vend (i32.add (local.get $a) (i32.and (i32.sub (local.get $b) (local.get $a)) (i32.const -32))))
+    (block $vdone
+      (loop $vec
+        (br_if $vdone (i32.ge_u (local.get $a) (local.get $vend)))
+        (local.set $m0 (f32x4.max (local.get $m0) (f32x4.abs (v128.load (local.get $a)))))
+        (local.set $m1 (f32x4.max (local.get $m1) (f32x4.abs (v128.load offset=16 (local.get $a)))))
+        (local.set $a (i32.add (local.get $a) (i32.const 32)))
+        (br $vec)))
+    (local.set $m0 (f32x4.max (local.get $m0) (local.get $m1)))
+    (local.set $s (f32.max (f32.max (f32x4.extract_lane 0 (local.get $m0)) (f32x4.extract_lane 1 (local.get $m0)))
+                           (f32.max (f32x4.extract_lane 2 (local.get $m0)) (f32x4.extract_lane 3 (local.get $m0)))))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_u (local.get $a) (local.get $b)))
+        (local.set $s (f32.max (local.get $s) (f32.abs (f32.load (local.get $a)))))
+        (local.set $a (i32.add (local.get $a) (i32.const 4)))
+        (br $tail)))
+    (f32.le (local.get $s) (local.get $bound))))

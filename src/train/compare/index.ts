@@ -7,14 +7,15 @@
 //   run-one.ts   one Trainer run and its numbers       summary.ts  mean ± std over seeds, the tables
 //   plots.ts     loss.svg and heatmap.svg              progress.ts run k/n and the ETA
 
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { normalizedWeightDecay } from '../../optim/decay-rules.js';
 import { loadConfigFile, warmupCutNote, type TrainConfig } from '../config.js';
 import { startModel } from '../model-module.js';
+import { RunLock } from '../run-lock.js';
 import { buildGrid, describeExclusion, type GridRun } from './grid.js';
-import { checkOutDir, kCompareKind, resolveCompareOptions, type CompareOptions } from './options.js';
+import { checkOutDir, kCompareKind, resolveCompareOptions, type CompareOptions, type ResolvedCompareOptions } from './options.js';
 import { heatmapSvg, lossCurvesSvg } from './plots.js';
 import { GridProgress } from './progress.js';
 import { normPartition, runOne, type RunResult } from './run-one.js';
@@ -88,8 +89,18 @@ export async function runCompare(options: CompareRunOptions): Promise<CompareSum
   const o = resolveCompareOptions(options);
   let base = loadConfigFile(o.configPath);
   if (o.steps !== undefined) base = { ...base, steps: o.steps };
-  const out = o.out ?? defaultOut(base, o.configPath);
-  checkOutDir(out, o.force);
+  const lock = await RunLock.acquire(o.out ?? defaultOut(base, o.configPath), (line) => process.stderr.write(`${line}\n`));
+  try {
+    checkOutDir(lock.dir, o.force);
+    return await compareGrid(options, o, base, lock, log);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The grid's runs, then its files, written into the locked output directory at the end. */
+async function compareGrid(options: CompareRunOptions, o: ResolvedCompareOptions, base: TrainConfig, lock: RunLock, log: (line: string) => void): Promise<CompareSummary & { out: string }> {
+  const out = lock.dir;
   const threads = o.threads ?? base.threads ?? availableParallelism();
   const model = await describeModel(base);
 
@@ -159,7 +170,7 @@ export async function runCompare(options: CompareRunOptions): Promise<CompareSum
     totalWallSec: progress.elapsedSec,
   };
 
-  mkdirSync(out, { recursive: true });
+  lock.assertHeld();
   const title = `${base.name ?? basename(o.configPath)}: ${base.steps} steps, mean over ${o.seeds} seed${o.seeds > 1 ? 's' : ''}`;
   writeAtomically(join(out, 'loss.svg'), await lossCurvesSvg(cells, `held-out loss (${title})`));
   writeAtomically(join(out, 'heatmap.svg'), await heatmapSvg(cells, `final held-out loss (${title})`));

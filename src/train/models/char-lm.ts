@@ -6,7 +6,8 @@
 
 import { createRequire } from 'node:module';
 import { mulberry32, permutation } from '../data-order.js';
-import type { DataSet, Examples, LayersModel, Tf, Tfl } from '../model-module.js';
+import type { DataSet, Examples, LayersModel, Tf, Tfl, TorchMapping } from '../model-module.js';
+import type { TensorSpec } from '../../memory/layout.js';
 import type * as TF from '@tensorflow/tfjs-core';
 
 const require = createRequire(import.meta.url);
@@ -195,4 +196,26 @@ export function sample({ tf, model, count, seed, meta }: { tf: Tf; model: Layers
     }
   }
   return out;
+}
+
+/**
+ * The torch equivalent (scripts/torch/shardtrain_torch.py, CharLM): nn.Embedding → flatten → per hidden
+ * layer nn.Linear → nn.LayerNorm(eps 1e-5) → tanh → nn.Linear. Dense kernels [in, out] become Linear
+ * weights [out, in]; LayerNorm gamma/beta are weight/bias.
+ */
+export function torch({ options, tensors }: { options: Readonly<Record<string, unknown>>; tensors: readonly TensorSpec[] }): TorchMapping {
+  const o = resolveOptions(options);
+  const rename = (name: string): { torchName: string; transpose: boolean } => {
+    if (name === 'embedding/embeddings') return { torchName: 'embedding.weight', transpose: false };
+    const m = /^(hidden_(\d+)|logits|layer_norm_(\d+))\/(kernel|bias|gamma|beta)$/.exec(name);
+    if (!m) throw new RangeError(`char-lm: tensor "${name}" has no torch equivalent`);
+    const module = m[2] !== undefined ? `hidden.${m[2]}` : m[3] !== undefined ? `layer_norm.${m[3]}` : 'logits';
+    const param = m[4] === 'kernel' || m[4] === 'gamma' ? 'weight' : 'bias';
+    return { torchName: `${module}.${param}`, transpose: m[4] === 'kernel' };
+  };
+  return {
+    module: 'CharLM',
+    options: { vocab: vocabularySize(), contextLength: o.contextLength, embedding: o.embedding, hidden: o.hidden },
+    tensors: tensors.map((t) => ({ name: t.name, ...rename(t.name) })),
+  };
 }

@@ -1,0 +1,73 @@
+// Text from a GPT, character by character: each new character is drawn from softmax(logits / temperature)
+// at the last position of the (at most contextLength) latest characters. There is no key/value cache: each
+// character costs one forward pass over the window, which is simple and exact but slow for long samples.
+// The draws use a seeded mulberry32 stream in float64, so a seed gives the same text on every run.
+
+import { mixSeed, mulberry32 } from '../data-order.js';
+import type { LayersModel, Tf } from '../model-module.js';
+import type * as TF from '@tensorflow/tfjs-core';
+import { decode, encode, kAddressEnd } from './sotu.js';
+
+export const kDefaultSampleTokens = 200;
+
+export interface SampleRequest {
+  readonly tf: Tf;
+  readonly model: LayersModel;
+  readonly count: number;
+  readonly seed: number;
+  readonly vocab: readonly string[];
+  readonly contextLength: number;
+  /** Text to continue. Default: a newline, the start of an address (and then it is left out of the result). */
+  readonly prompt?: string;
+  readonly tokens?: number;
+  readonly temperature?: number;
+}
+
+/** Check the request; one-line errors name the field and the value. */
+function checked(r: SampleRequest): { prompt: string; tokens: number; temperature: number } {
+  const tokens = r.tokens ?? kDefaultSampleTokens;
+  const temperature = r.temperature ?? 1;
+  if (!Number.isInteger(tokens) || tokens < 1) throw new RangeError(`gpt: sample tokens must be a positive integer, got ${tokens}`);
+  if (!Number.isFinite(temperature) || temperature < 0) throw new RangeError(`gpt: sample temperature must be a finite number ≥ 0, got ${temperature}`);
+  if (!Number.isInteger(r.count) || r.count < 0) throw new RangeError(`gpt: sample count must be a non-negative integer, got ${r.count}`);
+  if (r.prompt === '') throw new RangeError('gpt: the prompt is empty (give at least one character, or no prompt to start a new address)');
+  return { prompt: r.prompt ?? kAddressEnd, tokens, temperature };
+}
+
+/** Index drawn from softmax(logits/temperature) (temperature 0: the first largest logit). */
+export function drawToken(logits: ArrayLike<number>, from: number, size: number, temperature: number, u: number): number {
+  let best = from;
+  for (let i = from + 1; i < from + size; i++) if (logits[i] > logits[best]) best = i;
+  if (temperature === 0) return best - from;
+  let total = 0;
+  const p = new Float64Array(size);
+  for (let i = 0; i < size; i++) total += p[i] = Math.exp((logits[from + i] - logits[best]) / temperature);
+  let target = u * total;
+  for (let i = 0; i < size - 1; i++) {
+    target -= p[i];
+    if (target < 0) return i;
+  }
+  return size - 1;
+}
+
+export function sampleTokens(r: SampleRequest): string[] {
+  const { prompt, tokens, temperature } = checked(r);
+  const { tf, model, count, vocab, contextLength } = r;
+  if (count === 0) return [];
+  const start = Array.from(encode(prompt, vocab, 'the prompt'));
+  const seqs = Array.from({ length: count }, () => [...start]);
+  const rand = mulberry32(mixSeed(r.seed, 0x5a3b1e));
+  const V = vocab.length;
+  for (let t = 0; t < tokens; t++) {
+    const T = Math.min(seqs[0].length, contextLength);
+    const window = new Int32Array(count * T);
+    seqs.forEach((s, i) => window.set(s.slice(s.length - T), i * T));
+    const last = tf.tidy(() => {
+      const logits = model.apply(tf.tensor2d(window, [count, T], 'int32')) as TF.Tensor3D;
+      return tf.slice(logits, [0, T - 1, 0], [count, 1, V]).dataSync();
+    });
+    seqs.forEach((s, i) => s.push(drawToken(last, i * V, V, temperature, rand())));
+  }
+  const keep = r.prompt === undefined ? start.length : 0;
+  return seqs.map((s) => decode(s.slice(keep), vocab));
+}

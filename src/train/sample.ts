@@ -1,0 +1,52 @@
+// `shardtrain sample`: text from a trained model. The run's config comes from the checkpoint's metadata, the
+// model is built on this thread (createModel, then the checkpoint's params), and the model module's
+// sample() writes the text; loadData gives it its meta (the vocabulary), as during training.
+
+import { statSync } from 'node:fs';
+import { stateNamesFor } from '../memory/shard-states.js';
+import { tf } from '../tfjs/tf.js';
+import { checkCheckpointTensors, checkpointMetadata, fileTensorName, readTensor } from './checkpoint.js';
+import { newestValidCheckpoint, verifyCheckpointFile } from './checkpoint-store.js';
+import { startModel, type SampleContext } from './model-module.js';
+import type * as TF from '@tensorflow/tfjs-core';
+import { checkpointConfig } from './trainer.js';
+
+export interface SampleOptions extends Partial<Pick<SampleContext, 'prompt' | 'tokens' | 'temperature'>> {
+  /** A run directory (its newest checkpoint that verifies) or a checkpoint file. */
+  readonly source: string;
+  /** Samples to draw. Default 1. */
+  readonly count?: number;
+  /** Seeds the draws. Default: the run's seed. */
+  readonly seed?: number;
+  /** Where a skipped damaged checkpoint is reported. Default stderr. */
+  readonly warn?: (line: string) => void;
+}
+
+export interface SampleResult {
+  readonly checkpoint: string;
+  readonly step: number;
+  readonly samples: string[];
+}
+
+export async function sampleFromCheckpoint(o: SampleOptions): Promise<SampleResult> {
+  const warn = o.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
+  let isDir: boolean;
+  try {
+    isDir = statSync(o.source).isDirectory();
+  } catch {
+    throw new Error(`${o.source}: no such file or directory`);
+  }
+  const header = isDir ? newestValidCheckpoint(o.source, warn) : verifyCheckpointFile(o.source);
+  const config = checkpointConfig(header);
+  const { module: mod, model, tensors, data } = await startModel({ ...config.model, seed: config.seed, backend: config.backend });
+  if (!mod.sample) throw new Error(`model module ${config.model.module} has no sample() export: it cannot write samples`);
+  // The whole file must match this model (Adam's moments too), as for a resume; only the params are read.
+  checkCheckpointTensors(header, tensors, stateNamesFor(config.optimizer.amsgrad === true));
+  tensors.forEach((t, i) => {
+    const values = readTensor(header, fileTensorName('params', t.name));
+    tf.tidy(() => (model.trainableWeights[i].read() as TF.Variable).assign(tf.tensor(values, t.shape as number[], 'float32')));
+  });
+  const count = o.count ?? 1;
+  const samples = mod.sample({ tf, model, count, seed: o.seed ?? config.seed, meta: data.meta, prompt: o.prompt, tokens: o.tokens, temperature: o.temperature });
+  return { checkpoint: header.path, step: checkpointMetadata(header).step, samples };
+}
