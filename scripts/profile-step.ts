@@ -9,8 +9,9 @@
 
 import { loadavg } from 'node:os';
 import { loadConfigFile } from '../src/api/train.js';
-import { DataOrder, gatherExamples } from '../src/train/data-order.js';
-import { loadModelModule, modelModuleUrl } from '../src/train/model-module.js';
+import { DataOrder } from '../src/train/data-order.js';
+import { checkDataSet, loadModelModule, modelModuleUrl } from '../src/train/model-module.js';
+import { batchTensors } from '../src/train/replica.js';
 import { initTf, tf, tfl } from '../src/tfjs/tf.js';
 import { registerWasmKernels } from '../src/tfjs/register.js';
 import type * as TF from '@tensorflow/tfjs-core';
@@ -47,12 +48,8 @@ async function main(): Promise<void> {
   const variables = model.trainableWeights.map((w) => w.read() as TF.Variable);
   const hostParams = variables.map((v) => v.dataSync().slice() as Float32Array);
   const hostGrads = variables.map((v) => new Float32Array(v.size));
-  const e = data.train;
   const n = config.batchSize / args.replicas;
-  const xs = e.xShape.reduce((a, d) => a * d, 1);
-  const order = new DataOrder(e.x.length / xs, config.batchSize, config.seed);
-  const x = new Int32Array(n * xs);
-  const y = new Int32Array(n);
+  const order = new DataOrder(checkDataSet(data, config.model.module).train, config.batchSize, config.seed);
 
   const phases = { load: [] as number[], grad: [] as number[], copyOut: [] as number[], total: [] as number[] };
   const byKernel = new Map<string, number[]>();
@@ -61,13 +58,10 @@ async function main(): Promise<void> {
     variables.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(hostParams[i], v.shape, 'float32'))));
     const t1 = performance.now();
     const idx = order.slice(t, 0, n);
-    gatherExamples(e.x as Int32Array, xs, idx, x);
-    gatherExamples(e.y as Int32Array, 1, idx, y);
     let t2 = 0;
     tf.tidy(() => {
-      const xt = tf.tensor(x, [n, ...e.xShape], 'int32');
-      const yt = tf.tensor(y, [n], 'int32');
-      const { value, grads } = tf.variableGrads(() => mod.loss({ tf, model, x: xt, y: yt }), variables);
+      const { x, y } = batchTensors(data.train, idx);
+      const { value, grads } = tf.variableGrads(() => mod.loss({ tf, model, x, y }), variables);
       value.dataSync();
       t2 = performance.now();
       variables.forEach((v, i) => hostGrads[i].set(grads[v.name].dataSync() as Float32Array));
