@@ -85,8 +85,9 @@ async function main(): Promise<void> {
   for (let t = 0; t < args.steps; t++) {
     const info = await tf.profile(() => void step(t));
     const sums = new Map<string, number>();
-    // Names ending in __op are customGrad wrappers (fusedMatMul, softmaxCrossEntropy): their kernels are listed too.
-    for (const k of info.kernels.filter((k) => !k.name.endsWith('__op'))) {
+    // customGrad wrappers (named …__op by tfjs's ops, 'unnamed scope' when a model's customGrad has no name):
+    // their kernels are listed too.
+    for (const k of info.kernels.filter((k) => !k.name.endsWith('__op') && k.name !== 'unnamed scope')) {
       const shapes = k.inputShapes.map((s) => `[${s}]`).join('·');
       const key = /MatMul/.test(k.name) || process.env.PROFILE_SHAPES ? `${k.name} ${shapes}` : k.name;
       sums.set(key, (sums.get(key) ?? 0) + (k.kernelTimeMs as number));
