@@ -75,6 +75,38 @@ describe('checkpoints', function () {
     }
   });
 
+  it('a checkpoint of step 0 (before any step: no lr yet) loads, and the run from it is the run from scratch', async () => {
+    const at0 = join(dir, 'at0.safetensors');
+    const fresh = await Trainer.create({ config, threads: 1 });
+    await fresh.saveCheckpoint(at0);
+    const resumed = await Trainer.create({ config, threads: 1, resume: at0 });
+    try {
+      expect(resumed.globalStep).to.equal(0);
+      await runSteps(fresh, 3);
+      await runSteps(resumed, 3);
+      const a = fresh.snapshot('params');
+      const b = resumed.snapshot('params');
+      for (const name of Object.keys(a)) expect(Buffer.from(b[name].buffer).equals(Buffer.from(a[name].buffer)), name).to.equal(true);
+    } finally {
+      await fresh.close();
+      await resumed.close();
+    }
+  });
+
+  it('char-lm builds the same initial values for every seed, 0 included (tfjs reads an initializer seed of 0 as "none")', async () => {
+    for (const seed of [0, 1]) {
+      const a = await Trainer.create({ config: { ...config, seed }, threads: 1 });
+      const b = await Trainer.create({ config: { ...config, seed }, threads: 1 });
+      try {
+        const [x, y] = [a.snapshot('params'), b.snapshot('params')];
+        for (const name of Object.keys(x)) expect(Buffer.from(y[name].buffer).equals(Buffer.from(x[name].buffer)), `seed ${seed}, ${name}`).to.equal(true);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    }
+  });
+
   it('is a valid safetensors file: 8-byte header length, JSON, F32, right shapes, contiguous offsets', async () => {
     const trainer = await Trainer.create({ config, threads: 1 });
     try {

@@ -12,19 +12,8 @@ import { gatherBatch } from '../src/train/data-order.js';
 import { checkDataSet, type TokenWindows } from '../src/train/model-module.js';
 import * as gpt from '../src/train/models/gpt.js';
 import { loadAddresses } from '../src/train/models/sotu.js';
+import { tinyGptConfig } from './fixtures/tiny-config.js';
 
-export function tinyGptConfig(over: Partial<TrainConfigInput> = {}): TrainConfigInput {
-  return {
-    model: { module: 'gpt', options: { contextLength: 8, embedding: 16, heads: 2, layers: 1, mlpRatio: 2, evalWindows: 8 } },
-    seed: 5,
-    steps: 20,
-    batchSize: 4,
-    evalBatch: 8,
-    samples: 1,
-    optimizer: { lr: 0.01, schedule: { name: 'linear', warmupSteps: 2 }, weightDecay: 0.1, excludeFromWeightDecay: 'bert', clipGlobalNorm: 1 },
-    ...over,
-  };
-}
 
 function bits(record: Record<string, Float32Array>): Buffer[] {
   return Object.keys(record)

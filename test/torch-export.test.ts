@@ -10,9 +10,10 @@ import { Trainer, type StateName, type TrainConfigInput } from '../src/index.js'
 import { DataOrder } from '../src/train/data-order.js';
 import { readSafetensor, readSafetensorsHeader } from '../src/train/safetensors.js';
 import { torch as charLmTorch } from '../src/train/models/char-lm.js';
+import { torch as gptTorch } from '../src/train/models/gpt.js';
 import { exportToTorch } from '../src/train/torch-export.js';
 import { root, spawnCli } from './fixtures/fault-run.js';
-import { tinyConfig } from './fixtures/tiny-config.js';
+import { tinyConfig, tinyGptConfig } from './fixtures/tiny-config.js';
 import { freshSeed } from './reference.js';
 
 const python = '/usr/bin/python3';
@@ -28,7 +29,7 @@ function py<T>(args: string[]): T {
 /** Tensors of a file written in torch names and layouts, back in shardtrain's (via the model's own mapping). */
 function fromTorch(path: string, prefix: string, trainer: Trainer): Record<string, Float32Array> {
   const header = readSafetensorsHeader(path);
-  const mapping = charLmTorch({ options: trainer.config.model.options, tensors: trainer.tensors });
+  const mapping = (trainer.config.model.module === 'gpt' ? gptTorch : charLmTorch)({ options: trainer.config.model.options, tensors: trainer.tensors });
   return Object.fromEntries(
     trainer.tensors.map((t) => {
       const m = mapping.tensors.find((e) => e.name === t.name)!;
@@ -53,8 +54,8 @@ describe('export --to torch', function () {
   });
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'shardtrain-torch-'))));
 
-  async function trained(over: Partial<TrainConfigInput>, steps: number): Promise<{ trainer: Trainer; checkpoint: string }> {
-    const trainer = await Trainer.create({ config: tinyConfig(over), threads: 2 });
+  async function trained(over: Partial<TrainConfigInput>, steps: number, base = tinyConfig): Promise<{ trainer: Trainer; checkpoint: string }> {
+    const trainer = await Trainer.create({ config: base(over), threads: 2 });
     for (let i = 0; i < steps; i++) await trainer.step();
     const checkpoint = join(dir, 'ckpt.safetensors');
     await trainer.saveCheckpoint(checkpoint);
@@ -78,6 +79,29 @@ describe('export --to torch', function () {
       await trainer.close();
     }
   });
+
+  for (const tieEmbeddings of [true, false]) {
+    it(`gpt (${tieEmbeddings ? 'head tied to the token embedding' : 'its own head'}): held-out loss in torch equals shardtrain's (relative 1e-5); the same windows`, async () => {
+      const options = { contextLength: 8, embedding: 16, heads: 2, layers: 2, mlpRatio: 2, evalWindows: 8, tieEmbeddings };
+      const { trainer, checkpoint } = await trained({ model: { module: 'gpt', options } }, 6, tinyGptConfig);
+      try {
+        const out = join(dir, 'g.safetensors');
+        const r = await exportToTorch(checkpoint, out, () => expect.fail('no warning expected'));
+        expect(r.optimizer).to.equal('AdamW');
+        const names = [...readSafetensorsHeader(out).tensors.keys()];
+        expect(names).to.include.members(['wte.weight', 'wpe.weight', 'blocks.1.attn.qkv.weight', 'blocks.0.ln_2.bias', 'ln_f.weight', 'optimizer.exp_avg.blocks.0.mlp.proj.weight']);
+        expect(names.includes('lm_head.weight')).to.equal(!tieEmbeddings);
+        const ours = await trainer.evaluate();
+        const theirs = py<{ evalLoss: number }>(['eval', out]).evalLoss;
+        expect(Math.abs(theirs - ours) / ours, `torch ${theirs}, shardtrain ${ours}`).to.be.at.most(1e-5);
+        const order = py<{ batch: number; batches: number[][] }>(['order', out, '2']);
+        const node = new DataOrder(trainer.counts.train, trainer.config.batchSize, trainer.config.seed);
+        order.batches.forEach((b, k) => expect(b).to.deep.equal(Array.from(node.slice(order.batch + k, 0, trainer.config.batchSize))));
+      } finally {
+        await trainer.close();
+      }
+    });
+  }
 
   for (const convention of ['pytorch', 'l2'] as const) {
     for (const amsgrad of [false, true]) {

@@ -67,7 +67,75 @@ class CharLM(nn.Module):
         return F.cross_entropy(logits, y.long())
 
 
-MODELS = {"CharLM": CharLM}
+class CausalSelfAttention(nn.Module):
+    """One fused QKV projection (rows q | k | v), softmax(q·kᵀ/√d + causal mask)·v per head, output projection."""
+
+    def __init__(self, embedding, heads):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(embedding, 3 * embedding)
+        self.proj = nn.Linear(embedding, embedding)
+
+    def forward(self, x):
+        B, L, C = x.shape
+        q, k, v = (t.view(B, L, self.heads, C // self.heads).transpose(1, 2) for t in self.qkv(x).split(C, dim=2))
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // self.heads))
+        # gpt-layers.ts adds −1e9 above the diagonal (exp underflows to exactly 0 in float32): the same here.
+        mask = torch.full((L, L), -1e9).triu(1)
+        y = F.softmax(scores + mask, dim=-1) @ v
+        return self.proj(y.transpose(1, 2).contiguous().view(B, L, C))
+
+
+class MLP(nn.Module):
+    def __init__(self, embedding, hidden):
+        super().__init__()
+        self.fc = nn.Linear(embedding, hidden)
+        self.proj = nn.Linear(hidden, embedding)
+
+    def forward(self, x):
+        return self.proj(F.gelu(self.fc(x), approximate="tanh"))
+
+
+class Block(nn.Module):
+    def __init__(self, embedding, heads, hidden):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(embedding, eps=1e-5)
+        self.attn = CausalSelfAttention(embedding, heads)
+        self.ln_2 = nn.LayerNorm(embedding, eps=1e-5)
+        self.mlp = MLP(embedding, hidden)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    """src/train/models/gpt.ts: token + learned position embeddings → pre-LayerNorm blocks → LayerNorm → head
+    (tied to the token embedding unless tieEmbeddings is false; no bias)."""
+
+    def __init__(self, vocab, contextLength, embedding, heads, layers, mlpRatio, tieEmbeddings):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, embedding)
+        self.wpe = nn.Embedding(contextLength, embedding)
+        self.blocks = nn.ModuleList(Block(embedding, heads, int(round(mlpRatio * embedding))) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(embedding, eps=1e-5)
+        self.lm_head = None if tieEmbeddings else nn.Linear(embedding, vocab, bias=False)
+
+    def forward(self, idx):
+        idx = idx.long()
+        x = self.wte(idx) + self.wpe.weight[: idx.shape[1]]
+        for block in self.blocks:
+            x = block(x)
+        x = self.ln_f(x)
+        return x @ self.wte.weight.t() if self.lm_head is None else self.lm_head(x)
+
+    @staticmethod
+    def loss_of(logits, y):
+        """Mean cross-entropy of the next character over every position of every window."""
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).long())
+
+
+MODELS = {"CharLM": CharLM, "GPT": GPT}
 
 
 # ---- the data order of src/train/data-order.ts, bit for bit ----
@@ -188,9 +256,15 @@ class ExportedRun:
         data_meta = json.loads(meta["data"])
         self.batch = int(data_meta.get("batch", self.step))
         self.global_batch = int(data_meta["globalBatch"])
-        data, _ = read_safetensors(data_path or data_file_of(path))
+        data, data_file_meta = read_safetensors(data_path or data_file_of(path))
         self.data = data
-        self.order = DataOrder(data["train.y"].shape[0], self.global_batch, int(data_meta["seed"]))
+        # Token windows (sequence models): example i of a split is tokens[i·stride, +window) → the next tokens.
+        self.windows = json.loads(data_file_meta.get("windows", '{"train": null, "eval": null}'))
+        self.order = DataOrder(self.count("train"), self.global_batch, int(data_meta["seed"]))
+
+    def count(self, split):
+        w = self.windows[split]
+        return w["count"] if w else self.data[split + ".y"].shape[0]
 
     def _optimizer(self, tensors):
         m = self.meta
@@ -224,9 +298,13 @@ class ExportedRun:
             g["lr"] = float(self.meta["lr"]) * g["lr_multiplier"] * eta
 
     def examples(self, split, indices):
-        x, y = self.data[split + ".x"], self.data[split + ".y"]
         idx = torch.tensor(indices, dtype=torch.long)
-        return x[idx], y[idx]
+        w = self.windows[split]
+        if w:
+            starts = (idx * w["stride"])[:, None] + torch.arange(w["window"])[None, :]
+            tokens = self.data[split + ".tokens"]
+            return tokens[starts], tokens[starts + 1]
+        return self.data[split + ".x"][idx], self.data[split + ".y"][idx]
 
     def use_ddp(self):
         """Train under DistributedDataParallel (torch.distributed already initialised): each rank a slice of the batch."""
@@ -264,7 +342,7 @@ class ExportedRun:
     @torch.no_grad()
     def eval_loss(self, chunk=4096):
         """Mean loss over every held-out example (float64 sum of chunk means × chunk sizes, as shardtrain sums)."""
-        n = self.data["eval.y"].shape[0]
+        n = self.count("eval")
         total = 0.0
         for a in range(0, n, chunk):
             idx = list(range(a, min(n, a + chunk)))

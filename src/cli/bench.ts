@@ -90,7 +90,12 @@ export function addBenchOptions(cmd: Command): Command {
 export function registerBench(program: Command): void {
   addBenchOptions(program.command('bench').description('time opt.step() against native C, plain JS and tfjs baselines (see README, Performance)')).action(
     async (flags: CliFlags) => {
-      await benchMain(flags, `shardtrain bench ${process.argv.slice(3).join(' ')}`.trim());
+      try {
+        await benchMain(flags, `shardtrain bench ${process.argv.slice(3).join(' ')}`.trim());
+      } catch (err) {
+        process.stderr.write(`shardtrain bench: ${(err as Error).message.split('\n')[0]}\n`);
+        process.exitCode = 1;
+      }
     },
   );
 }

@@ -1,16 +1,7 @@
 // `shardtrain sample RUN_DIR|CHECKPOINT [--prompt TEXT] [--tokens N] [--temperature T] [--seed N] [--count N]`
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { parseNumber, positiveInt } from './flags.js';
 import { sampleFromCheckpoint } from '../train/sample.js';
-
-function parseNumber(flag: string, check: (n: number) => boolean, what: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !check(n)) throw new InvalidArgumentError(`${flag} must be ${what}, got ${value}`);
-    return n;
-  };
-}
-
-const positiveInt = (flag: string) => parseNumber(flag, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
 
 export function registerSample(program: Command): void {
   program

@@ -1,18 +1,11 @@
 // `shardtrain train [--config FILE] [--threads N] [--steps N] [--out DIR] [--resume DIR]`
 import type { Command } from 'commander';
 import { runTraining } from '../train/run.js';
+import { positiveInt } from './flags.js';
 
 /** Exit codes after a signal, as shells report them: 128 + the signal's number. */
 const kSignalExitCodes = { SIGINT: 130, SIGTERM: 143 } as const;
 type StopSignal = keyof typeof kSignalExitCodes;
-
-function positiveInt(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got ${value}`);
-    return n;
-  };
-}
 
 export function registerTrain(program: Command): void {
   program

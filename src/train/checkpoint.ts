@@ -43,6 +43,7 @@ export const kTracePrefix = 'shardtrain-trace: checkpoint';
 
 export interface CheckpointMetadata {
   readonly step: number;
+  /** The lr of the last step (NaN at step 0: there was none). */
   readonly lr: number;
   readonly convention: string;
   /** The training config (JSON). */
@@ -234,7 +235,9 @@ export function checkpointMetadata(header: CheckpointHeader): CheckpointMetadata
   const step = num('step');
   // Digits only: Number() would also take ' 12', '0x0c' or '' (0) from a damaged file.
   if (!/^(0|[1-9][0-9]*)$/.test(m.step) || !Number.isSafeInteger(step)) throw new CheckpointError(header.path, `__metadata__.step must be a non-negative integer, got ${showValue(m.step)}`);
-  return { format: m.format ?? '', step, lr: num('lr'), convention: m.convention ?? '', config: json('config'), data: json('data') };
+  // lr is the last step's: none before the first step, which a checkpoint of step 0 records as NaN.
+  const lr = step === 0 && m.lr === 'NaN' ? Number.NaN : num('lr');
+  return { format: m.format ?? '', step, lr, convention: m.convention ?? '', config: json('config'), data: json('data') };
 }
 
 /**

@@ -7,7 +7,8 @@
 //                        __metadata__ everything torch.optim needs to rebuild the optimizer: step, base lr,
 //                        schedule and position, betas, eps, each parameter's weight decay and lr multiplier,
 //                        clipping, the convention and the torch class it maps to.
-//   FILE.data.safetensors  the training and held-out examples, and the data order's seed, so that
+//   FILE.data.safetensors  the training and held-out examples (arrays, or the token stream of a sequence
+//                        model with its window and stride), and the data order's seed, so that
 //                        scripts/torch/continue.py trains on the same batches.
 // `pytorch` maps to torch.optim.AdamW and `l2` to torch.optim.Adam(weight_decay); other conventions have no
 // torch optimizer: their weights export, their optimizer state does not (and the caller says so).
@@ -22,7 +23,7 @@ import { createSchedule } from '../optim/schedules.js';
 import { CheckpointError, checkpointMetadata, fileTensorName, readTensor, type CheckpointHeader } from './checkpoint.js';
 import { newestValidCheckpoint, verifyCheckpointFile } from './checkpoint-store.js';
 import { optimizerOptionsFromConfig } from './config.js';
-import { checkDataSet, isTokenWindows, loadModelModule, modelModuleUrl, type Examples, type TorchMapping } from './model-module.js';
+import { checkDataSet, isTokenWindows, loadModelModule, modelModuleUrl, windowCount, type ExampleSet, type TorchMapping } from './model-module.js';
 import { bytePieces, encodeHeader, type WrittenDtype } from './safetensors.js';
 import { checkpointConfig } from './trainer.js';
 
@@ -101,7 +102,12 @@ function checkMapping(mapping: TorchMapping, tensors: readonly TensorSpec[], url
   return byName;
 }
 
-function examplePieces(prefix: string, e: Examples, count: number): Piece[] {
+/**
+ * A split's examples for the data file: `<split>.x` and `<split>.y` for example arrays, or `<split>.tokens`
+ * for token windows (whose window and stride go into the file's metadata: example i is tokens[i·stride, +window)).
+ */
+function examplePieces(prefix: string, e: ExampleSet, count: number): Piece[] {
+  if (isTokenWindows(e)) return [{ name: `${prefix}.tokens`, shape: [e.tokens.length], dtype: 'I32', values: () => e.tokens }];
   const dtype = (a: Int32Array | Float32Array): WrittenDtype => (a instanceof Int32Array ? 'I32' : 'F32');
   return [
     { name: `${prefix}.x`, shape: [count, ...e.xShape], dtype: dtype(e.x), values: () => e.x },
@@ -175,10 +181,12 @@ export async function exportToTorch(source: string, out: string, warn: (line: st
 
   const data = await mod.loadData({ options: config.model.options, seed: config.seed });
   const counts = checkDataSet(data, url);
-  // Token windows (sequence models) are not written as example arrays; such a module has no torch() yet.
-  if (isTokenWindows(data.train) || isTokenWindows(data.eval)) throw new Error(`export --to torch: model module ${config.model.module} gives token windows, which the export's data file does not hold`);
+  const windows = (e: ExampleSet) => (isTokenWindows(e) ? { window: e.window, stride: e.stride ?? 1, count: windowCount(e) } : null);
   const dataFile = exportDataPath(out);
-  writeFile(dataFile, { format: kTorchExportFormat, data: JSON.stringify(meta.data) }, [...examplePieces('train', data.train, counts.train), ...examplePieces('eval', data.eval, counts.eval)]);
+  writeFile(dataFile, { format: kTorchExportFormat, data: JSON.stringify(meta.data), windows: JSON.stringify({ train: windows(data.train), eval: windows(data.eval) }) }, [
+    ...examplePieces('train', data.train, counts.train),
+    ...examplePieces('eval', data.eval, counts.eval),
+  ]);
   writeFile(out, metadata, pieces);
   return { file: out, dataFile, checkpoint: header.path, step: meta.step, tensors: tensors.length, optimizer, convention: math.convention };
 }

@@ -146,24 +146,26 @@ export function createModel({ tf, tfl, options, seed }: { tf: Tf; tfl: Tfl; opti
   const vocab = vocabularySize();
   const LayerNorm = layerNormClass(tf, tfl);
   let s = seed * 16;
+  // tfjs takes an initializer seed of 0 for "no seed" (Math.random): give it −1 instead, so seed 0 is a seed too.
+  const next = (): number => s++ || -1;
   const layers: NonNullable<NonNullable<Parameters<Tfl['sequential']>[0]>['layers']> = [
     tfl.layers.embedding({
       name: 'embedding',
       inputDim: vocab,
       outputDim: o.embedding,
       inputLength: o.contextLength,
-      embeddingsInitializer: tfl.initializers.randomNormal({ mean: 0, stddev: 1, seed: s++ }),
+      embeddingsInitializer: tfl.initializers.randomNormal({ mean: 0, stddev: 1, seed: next() }),
     }),
     tfl.layers.flatten({ name: 'flatten' }),
   ];
   o.hidden.forEach((units, i) => {
     layers.push(
-      tfl.layers.dense({ name: `hidden_${i}`, units, kernelInitializer: tfl.initializers.glorotUniform({ seed: s++ }) }),
+      tfl.layers.dense({ name: `hidden_${i}`, units, kernelInitializer: tfl.initializers.glorotUniform({ seed: next() }) }),
       new LayerNorm({ name: `layer_norm_${i}` }),
       tfl.layers.activation({ name: `tanh_${i}`, activation: 'tanh' }),
     );
   });
-  layers.push(tfl.layers.dense({ name: 'logits', units: vocab, kernelInitializer: tfl.initializers.glorotUniform({ seed: s++ }) }));
+  layers.push(tfl.layers.dense({ name: 'logits', units: vocab, kernelInitializer: tfl.initializers.glorotUniform({ seed: next() }) }));
   return tfl.sequential({ name: 'char_lm', layers });
 }
 

@@ -12,7 +12,8 @@
 // Kernels are [in, out] (Keras); torch's Linear.weight is the transpose.
 
 import { mixSeed, mulberry32 } from '../data-order.js';
-import type { DataSet, LayersModel, SampleContext, Tf, Tfl } from '../model-module.js';
+import type { DataSet, LayersModel, SampleContext, Tf, Tfl, TorchMapping } from '../model-module.js';
+import type { TensorSpec } from '../../memory/layout.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { gptLayers } from './gpt-layers.js';
 import { sampleTokens } from './gpt-sample.js';
@@ -147,4 +148,27 @@ export function loss({ tf, model, x, y }: { tf: Tf; model: LayersModel; x: TF.Te
 export function sample(ctx: SampleContext): string[] {
   const { vocab, contextLength } = ctx.meta as GptMeta;
   return sampleTokens({ ...ctx, vocab, contextLength });
+}
+
+/**
+ * The torch equivalent (scripts/torch/shardtrain_torch.py, GPT), with nanoGPT's names: wte, wpe,
+ * blocks.i.{ln_1, attn.qkv, attn.proj, ln_2, mlp.fc, mlp.proj}, ln_f, lm_head. Kernels [in, out] become
+ * Linear weights [out, in] (the fused QKV's column blocks q | k | v become row blocks); LayerNorm gamma/beta
+ * are weight/bias; embeddings stay as they are.
+ */
+export function torch({ options, tensors }: { options: Readonly<Record<string, unknown>>; tensors: readonly TensorSpec[] }): TorchMapping {
+  const o = resolveGptOptions(options);
+  const rename = (name: string): { torchName: string; transpose: boolean } => {
+    const emb = /^(wte|wpe)\/embeddings$/.exec(name);
+    if (emb) return { torchName: `${emb[1]}.weight`, transpose: false };
+    const m = /^(?:block_(\d+)\/)?(layer_norm_1|layer_norm_2|layer_norm_f|attn\/qkv|attn\/proj|mlp\/fc|mlp\/proj|lm_head)\/(kernel|bias|gamma|beta)$/.exec(name);
+    if (!m) throw new RangeError(`gpt: tensor "${name}" has no torch equivalent`);
+    const norms: Readonly<Record<string, string>> = { layer_norm_1: 'ln_1', layer_norm_2: 'ln_2', layer_norm_f: 'ln_f' };
+    const module = norms[m[2]] ?? m[2].replace('/', '.');
+    return { torchName: `${m[1] === undefined ? '' : `blocks.${m[1]}.`}${module}.${m[3] === 'kernel' || m[3] === 'gamma' ? 'weight' : 'bias'}`, transpose: m[3] === 'kernel' };
+  };
+  const vocab = tensors.find((t) => t.name === 'wte/embeddings')?.shape[0];
+  if (vocab === undefined) throw new RangeError('gpt: no wte/embeddings tensor');
+  const { contextLength, embedding, heads, layers, mlpRatio, tieEmbeddings } = o;
+  return { module: 'GPT', options: { vocab, contextLength, embedding, heads, layers, mlpRatio, tieEmbeddings }, tensors: tensors.map((t) => ({ name: t.name, ...rename(t.name) })) };
 }
