@@ -4,6 +4,7 @@
 
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
+import { registerWasmKernels } from './register.js';
 import { registerSegmentSum } from './segment-sum.js';
 
 /**
@@ -27,6 +28,7 @@ export function initTf(preferred: BackendName = 'wasm'): Promise<BackendName> {
     [tf, tfl] = await Promise.all([import('@tensorflow/tfjs-core'), import('@tensorflow/tfjs-layers')]);
     await Promise.all([import('@tensorflow/tfjs-backend-cpu'), import('@tensorflow/tfjs-backend-wasm')]);
     registerSegmentSum(tf);
+    registerWasmKernels(tf);
     if (preferred === 'wasm') {
       try {
         if (await tf.setBackend('wasm')) return 'wasm';

@@ -1,0 +1,69 @@
+// Our WebAssembly kernel modules (built from src/tfjs/wasm/*.wat.mjs by scripts/build-wasm.mjs): compiled once
+// per thread, instantiated once per memory. Each module imports its memory, so an instance over the tfjs wasm
+// backend's own WebAssembly.Memory addresses tensors in place (no copies in or out).
+//
+// Relaxed SIMD (f32x4.relaxed_madd, one fused multiply-add) needs V8's --experimental-wasm-relaxed-simd in Node
+// 20, set before the module is compiled. V8 flags are process-wide, so setting it in any thread covers the
+// worker threads too; each thread still calls enableRelaxedSimd() (idempotent) so that it never depends on
+// which thread loaded first. When the runtime rejects the relaxed binary, the plain one (f32x4.mul + add) runs.
+
+import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+
+/** Which GEMM binary: the fused multiply-add one when the runtime validates it, or the plain one. */
+export type SimdFlavor = 'relaxed' | 'plain';
+
+/** What the caller asks for: 'auto' picks relaxed when this runtime has it. */
+export type SimdPreference = SimdFlavor | 'auto';
+
+const kFiles: Readonly<Record<string, URL>> = Object.freeze({
+  'gemm-relaxed': new URL('./wasm/gemm-relaxed.wasm', import.meta.url),
+  gemm: new URL('./wasm/gemm.wasm', import.meta.url),
+  ops: new URL('./wasm/ops.wasm', import.meta.url),
+  map: new URL('./wasm/map.wasm', import.meta.url),
+  binary: new URL('./wasm/binary.wasm', import.meta.url),
+});
+
+export type ModuleName = keyof typeof kFiles;
+
+let flagSet = false;
+const compiled = new Map<string, WebAssembly.Module | Error>();
+
+function enableRelaxedSimd(): void {
+  if (flagSet) return;
+  flagSet = true;
+  setFlagsFromString('--experimental-wasm-relaxed-simd');
+}
+
+/** The compiled module, or the reason it cannot run here (kept, so the failure is reported, not retried). */
+export function compileModule(name: ModuleName): WebAssembly.Module | Error {
+  let mod = compiled.get(name);
+  if (mod === undefined) {
+    try {
+      if (name.endsWith('-relaxed')) enableRelaxedSimd();
+      const bytes = readFileSync(kFiles[name]);
+      if (!WebAssembly.validate(bytes)) throw new Error(`this runtime rejects ${name}.wasm (WebAssembly SIMD${name.endsWith('-relaxed') ? ' or relaxed SIMD' : ''} missing)`);
+      mod = new WebAssembly.Module(bytes);
+    } catch (err) {
+      mod = err instanceof Error ? err : new Error(String(err));
+    }
+    compiled.set(name, mod);
+  }
+  return mod;
+}
+
+/** The flavor a preference resolves to on this runtime ('relaxed' asked for but missing is an error). */
+export function resolveFlavor(preference: SimdPreference): SimdFlavor {
+  if (preference === 'plain') return 'plain';
+  const relaxed = compileModule('gemm-relaxed');
+  if (!(relaxed instanceof Error)) return 'relaxed';
+  if (preference === 'relaxed') throw new Error(`relaxed SIMD was asked for but is unavailable: ${relaxed.message}`);
+  return 'plain';
+}
+
+/** Instantiate `name` over `memory` (which it imports as env.memory). */
+export function instantiate(name: ModuleName, memory: WebAssembly.Memory): WebAssembly.Exports {
+  const mod = compileModule(name);
+  if (mod instanceof Error) throw mod;
+  return new WebAssembly.Instance(mod, { env: { memory } }).exports;
+}
