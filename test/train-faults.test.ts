@@ -11,6 +11,7 @@ import { StepTimeoutError, Trainer, type TrainConfigInput } from '../src/index.j
 import { checkpointMetadata, readCheckpointHeader } from '../src/api/checkpoint.js';
 import { parseConfig } from '../src/api/train.js';
 import { describeTask } from '../src/parallel/worker-protocol.js';
+import { withHeapHint } from '../src/train/replica.js';
 import { exampleAt, faultConfig, osThreads, runCli, tempFiles } from './fixtures/fault-run.js';
 import { checkpointFileName } from '../src/train/checkpoint-store.js';
 
@@ -156,5 +157,18 @@ describe('worker failures in training', function () {
         expect(() => parseConfig(faultConfig({}, over))).to.throw(pattern);
       });
     }
+  });
+});
+
+describe('a wasm failure inside tfjs names the replica heap', () => {
+  it('past 2 GiB: the message says why and what to do; below: the heap size; other errors unchanged', () => {
+    const trap = new WebAssembly.RuntimeError('memory access out of bounds');
+    const big = withHeapHint(trap, 2.5 * 2 ** 30) as Error;
+    expect(big.message).to.equal("memory access out of bounds; the replica's tfjs wasm heap is 2.50 GiB, past the 2 GiB where tfjs's own kernels fail: a smaller micro-batch (accumulateSteps) keeps it down");
+    expect(big.cause).to.equal(trap);
+    expect((withHeapHint(new Error('Aborted(). Build with -sASSERTIONS for more info.'), 2 ** 30) as Error).message).to.equal("Aborted(). Build with -sASSERTIONS for more info. (the replica's tfjs wasm heap is 1.00 GiB)");
+    const mine = new Error('the model module failed on purpose');
+    expect(withHeapHint(mine, 3 * 2 ** 30)).to.equal(mine);
+    expect(withHeapHint(trap, 0), 'cpu backend: no wasm heap to name').to.equal(trap);
   });
 });

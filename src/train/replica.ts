@@ -58,6 +58,24 @@ function threadMemory(): { heapUsedBytes: number; wasmHeapBytes: number } {
   return { heapUsedBytes: getHeapStatistics().used_heap_size, wasmHeapBytes: backend.wasm?.HEAPU8?.buffer.byteLength ?? 0 };
 }
 
+/** tfjs's wasm kernels address their heap with signed 32-bit offsets here and there: past 2 GiB they fail. */
+const kTfjsHeapTroubleBytes = 2 ** 31;
+
+/**
+ * A wasm trap or abort inside tfjs, said with the heap size and, when the heap is past 2 GiB (where tfjs's
+ * own kernels go out of bounds or abort), what to do about it; other errors pass unchanged.
+ */
+export function withHeapHint(err: unknown, heapBytes: number): unknown {
+  const wasmFailure = err instanceof WebAssembly.RuntimeError || (err instanceof Error && /^Aborted\(/.test(err.message));
+  if (!wasmFailure || heapBytes === 0) return err;
+  const gib = (heapBytes / 2 ** 30).toFixed(2);
+  const hint =
+    heapBytes > kTfjsHeapTroubleBytes
+      ? `; the replica's tfjs wasm heap is ${gib} GiB, past the 2 GiB where tfjs's own kernels fail: a smaller micro-batch (accumulateSteps) keeps it down`
+      : ` (the replica's tfjs wasm heap is ${gib} GiB)`;
+  return new Error(`${(err as Error).message.split('\n')[0]}${hint}`, { cause: err });
+}
+
 export interface EvalPart {
   readonly lossSum: number;
   readonly count: number;
@@ -192,8 +210,12 @@ export async function createHandler(data: unknown, env: ExtensionEnv): Promise<(
   const replica = new Replica(init, started, env);
   return (payload: unknown) => {
     const task = payload as ReplicaTask;
-    if (task.op === 'grad') return replica.grad(task.batch, task.replica);
-    if (task.op === 'eval') return replica.evaluate(task.from, task.to);
+    try {
+      if (task.op === 'grad') return replica.grad(task.batch, task.replica);
+      if (task.op === 'eval') return replica.evaluate(task.from, task.to);
+    } catch (err) {
+      throw withHeapHint(err, threadMemory().wasmHeapBytes);
+    }
     return { backend: replica.backend, threadId, numTensors: tf.memory().numTensors, numBytes: tf.memory().numBytes, ...threadMemory() } satisfies ReplicaInfo;
   };
 }

@@ -14,6 +14,8 @@ declare namespace WebAssembly {
   class Module {
     constructor(bytes: BufferSource);
   }
+  /** A trap (out-of-bounds access, unreachable, …) inside wasm code. */
+  class RuntimeError extends Error {}
   type ExportValue = Function | Memory | Global;
   class Global {
     value: unknown;
