@@ -7,7 +7,8 @@
 //   order.u32            the window offsets of every training step: steps × batchSize, in batch order
 //                        (DataOrder, exactly what the replicas take; skipped steps aside)
 //   eval_starts.u32      the held-out windows' offsets
-//   init.f32             the initial params (createModel for the config's seed), tensor after tensor
+//   init.f32             the initial params (createModel for the config's seed), tensor after tensor, in
+//                        shardtrain's layout; meta.json gives each one's torch name and whether it transposes
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { Command } from 'commander';
 import { loadConfigFile } from '../src/api/train.js';
 import { DataOrder } from '../src/train/data-order.js';
 import { isTokenWindows, startModel, windowCount } from '../src/train/model-module.js';
+import { torch as gptTorch } from '../src/train/models/gpt.js';
 
 const program = new Command('gpt-export')
   .requiredOption('--config <file>', 'a gpt config, e.g. config/gpt-sotu.json')
@@ -42,14 +44,18 @@ writeFileSync(join(opts.out, 'order.u32'), bytes(offsets));
 const stride = held.stride ?? 1;
 writeFileSync(join(opts.out, 'eval_starts.u32'), bytes(Uint32Array.from({ length: windowCount(held) }, (_, i) => i * stride)));
 
+// Each tensor with its torch name and layout (gpt.ts torch(): what `shardtrain export --to torch` uses), so
+// that the script loads the initial values into scripts/torch/shardtrain_torch.py's GPT.
+const mapping = gptTorch({ options: config.model.options, tensors });
 let at = 0;
 const manifest = tensors.map((t) => {
-  const entry = { name: t.name, shape: t.shape, offset: at };
+  const m = mapping.tensors.find((e) => e.name === t.name)!;
+  const entry = { name: t.name, shape: t.shape, offset: at, torchName: m.torchName, transpose: m.transpose };
   at += t.size;
   return entry;
 });
 const init = new Float32Array(at);
 tensors.forEach((t, i) => init.set(model.trainableWeights[i].read().dataSync() as Float32Array, manifest[i].offset));
 writeFileSync(join(opts.out, 'init.f32'), bytes(init));
-writeFileSync(join(opts.out, 'meta.json'), `${JSON.stringify({ config, steps, window: train.window, meta: data.meta, tensors: manifest, counts }, null, 1)}\n`);
+writeFileSync(join(opts.out, 'meta.json'), `${JSON.stringify({ config, steps, window: train.window, meta: data.meta, tensors: manifest, torchModel: { module: mapping.module, options: mapping.options }, counts }, null, 1)}\n`);
 process.stdout.write(`wrote ${opts.out}: ${train.tokens.length} training / ${held.tokens.length} held-out tokens, ${steps} steps × ${config.batchSize} windows, ${counts.eval} held-out windows, ${at} params\n`);

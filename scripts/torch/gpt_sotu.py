@@ -18,11 +18,15 @@ import json
 import math
 import os
 import re
+import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shardtrain_torch as st  # noqa: E402  (the GPT module, the schedules)
 
 p = argparse.ArgumentParser()
 p.add_argument('export')
@@ -38,7 +42,7 @@ d = args.export
 meta = json.load(open(os.path.join(d, 'meta.json')))
 cfg = meta['config']
 o = cfg['model']['options']
-L, C, H, nl = meta['window'], o['embedding'], o['heads'], o['layers']
+L, nl = meta['window'], o['layers']
 vocab = meta['meta']['vocab']
 V = len(vocab)
 B = cfg['batchSize']
@@ -50,43 +54,32 @@ eval_starts = np.fromfile(os.path.join(d, 'eval_starts.u32'), dtype='<u4').astyp
 init = np.fromfile(os.path.join(d, 'init.f32'), dtype='<f4')
 assert order.shape[0] >= steps, f'the export has {order.shape[0]} steps of data order, asked for {steps}'
 
-# Parameters under shardtrain's names and layouts (kernels [in, out], so y = x @ W + b).
-params = {}
+# The torch GPT that `shardtrain export --to torch` loads into, with shardtrain's initial values moved into its
+# names and layouts (the manifest carries gpt.ts's torch() mapping); shardtrain's names stay the keys here.
+model = st.MODELS[meta['torchModel']['module']](**meta['torchModel']['options'])
+torch_params = dict(model.named_parameters())
+values = {}
 for t in meta['tensors']:
     size = int(np.prod(t['shape']))
-    params[t['name']] = torch.nn.Parameter(torch.from_numpy(init[t['offset']:t['offset'] + size].reshape(t['shape']).copy()))
+    values[t['name']] = torch.from_numpy(init[t['offset']:t['offset'] + size].reshape(t['shape']).copy())
 if args.init == 'torch':
     torch.manual_seed(cfg['seed'])
     with torch.no_grad():
-        for name, w in params.items():
+        for name, w in values.items():
             if re.search(r'layer_norm_[^/]*/gamma$', name): w.fill_(1)
             elif re.search(r'/(beta|bias)$', name): w.zero_()
             elif re.search(r'/(attn|mlp)/proj/kernel$', name): w.normal_(0, 0.02 / math.sqrt(2 * nl))
             else: w.normal_(0, 0.02)
-
-
-def ln(x, prefix):
-    return F.layer_norm(x, (C,), params[prefix + '/gamma'], params[prefix + '/beta'], eps=1e-5)
+params = {}
+with torch.no_grad():
+    for t in meta['tensors']:
+        w = torch_params[t['torchName']]
+        w.copy_(values[t['name']].t() if t['transpose'] else values[t['name']])
+        params[t['name']] = w
 
 
 def forward(idx):
-    b, T = idx.shape
-    x = params['wte/embeddings'][idx] + params['wpe/embeddings'][:T]
-    mask = torch.ones(T, T, dtype=torch.bool).tril()
-    for i in range(nl):
-        p_ = f'block_{i}/'
-        h = ln(x, p_ + 'layer_norm_1')
-        qkv = h @ params[p_ + 'attn/qkv/kernel'] + params[p_ + 'attn/qkv/bias']
-        q, k, v = (t.view(b, T, H, C // H).transpose(1, 2) for t in qkv.split(C, dim=2))
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // H))
-        att = F.softmax(att.masked_fill(~mask, float('-inf')), dim=-1)
-        y = (att @ v).transpose(1, 2).contiguous().view(b, T, C)
-        x = x + y @ params[p_ + 'attn/proj/kernel'] + params[p_ + 'attn/proj/bias']
-        h = F.gelu(ln(x, p_ + 'layer_norm_2') @ params[p_ + 'mlp/fc/kernel'] + params[p_ + 'mlp/fc/bias'], approximate='tanh')
-        x = x + h @ params[p_ + 'mlp/proj/kernel'] + params[p_ + 'mlp/proj/bias']
-    x = ln(x, 'layer_norm_f')
-    head = params['wte/embeddings'].t() if o.get('tieEmbeddings', True) else params['lm_head/kernel']
-    return x @ head
+    return model(idx)
 
 
 def windows(tokens, starts):
@@ -115,20 +108,12 @@ groups = [{'params': [w for n, w in params.items() if not excluded(n)], 'weight_
           {'params': [w for n, w in params.items() if excluded(n)], 'weight_decay': 0.0}]
 opt = torch.optim.AdamW(groups, lr=oc['lr'], betas=tuple(oc['betas']), eps=oc['eps'])
 sched = oc['schedule'] if isinstance(oc['schedule'], dict) else {'name': oc['schedule']}
-w_ = sched.get('warmupSteps', 0)
-T_ = sched.get('totalSteps', cfg['steps'])
+# The schedule with shardtrain's defaults filled in (src/optim/schedules.ts), its totalSteps the run's steps.
+schedule = {'warmupSteps': 0, 'totalSteps': cfg['steps'], 'power': 1, 'endLr': 1e-7, 'cycles': 0.5, 'lr': oc['lr'], **sched}
 
 
 def lr_mult(t):
-    name = sched['name']
-    if name == 'constant': return 1.0
-    if t < w_: return t / max(1, w_)
-    if name == 'constant-warmup': return 1.0
-    if name == 'linear': return max(0.0, (T_ - t) / max(1, T_ - w_))
-    if name == 'cosine':
-        progress = (t - w_) / max(1, T_ - w_)
-        return max(0.0, 0.5 * (1 + math.cos(math.pi * 2 * sched.get('cycles', 0.5) * progress)))
-    raise SystemExit(f'schedule {name} is not implemented here')
+    return st.schedule_multiplier(schedule, t)
 
 
 def baselines():
