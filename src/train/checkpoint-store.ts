@@ -4,7 +4,7 @@
 // checksums, the step against the name) and falls back to the next older one, because a disk can damage
 // a complete file too.
 
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isProcessAlive } from './process-alive.js';
 import { CheckpointError, checkpointMetadata, parseCheckpointTempName, readCheckpointHeader, verifyCheckpoint, type CheckpointHeader } from './checkpoint.js';
@@ -56,6 +56,20 @@ export function newestValidCheckpoint(dir: string, warn: (line: string) => void)
     }
   }
   throw new Error(`--resume ${dir}: ${all.length === 0 ? 'no checkpoint-<step>.safetensors in it' : `none of its ${all.length} checkpoints verifies`}`);
+}
+
+/**
+ * A checkpoint named by the user: a file (verified), or a run directory (its newest checkpoint that verifies,
+ * a warning line per newer one that does not). `what` prefixes the message when `source` does not exist.
+ */
+export function resolveCheckpoint(source: string, warn: (line: string) => void, what: string): VerifiedCheckpoint {
+  let isDir: boolean;
+  try {
+    isDir = statSync(source).isDirectory();
+  } catch {
+    throw new Error(`${what}${source}: no such file or directory`);
+  }
+  return isDir ? newestValidCheckpoint(source, warn) : verifyCheckpointFile(source);
 }
 
 /**

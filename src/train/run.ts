@@ -14,7 +14,7 @@ import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } fro
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
-import { newestValidCheckpoint, removeStaleTemps, saveInRunDir, verifyCheckpointFile, type VerifiedCheckpoint } from './checkpoint-store.js';
+import { removeStaleTemps, resolveCheckpoint, saveInRunDir } from './checkpoint-store.js';
 import { loadConfigFile, ConfigError, warmupCutNote, type TrainConfig } from './config.js';
 import { lossCurveSvg, type CurvePoint } from './loss-curve.js';
 import { describeNonFinite, type NonFiniteReport } from './non-finite.js';
@@ -52,17 +52,6 @@ export interface RunSummary {
   readonly samples: string[];
   readonly interrupted: boolean;
   readonly samplesPerSec: number;
-}
-
-/** The checkpoint to resume from, verified (header and checksums) before anything else reads it. */
-function resolveResume(resume: string, warn: (line: string) => void): VerifiedCheckpoint {
-  let isDir: boolean;
-  try {
-    isDir = statSync(resume).isDirectory();
-  } catch {
-    throw new Error(`--resume ${resume}: no such file or directory`);
-  }
-  return isDir ? newestValidCheckpoint(resume, warn) : verifyCheckpointFile(resume);
 }
 
 function defaultOut(config: TrainConfig, configPath: string | undefined): string {
@@ -104,7 +93,7 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
   const known = options.out ?? resumeDir;
   let lock = known === undefined ? null : await RunLock.acquire(known, warn);
   try {
-    const checkpoint = options.resume === undefined ? undefined : resolveResume(options.resume, warn);
+    const checkpoint = options.resume === undefined ? undefined : resolveCheckpoint(options.resume, warn, '--resume ');
     let configPath = options.configPath;
     if (configPath === undefined && checkpoint === undefined) {
       configPath = kDefaultConfig;

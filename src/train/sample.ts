@@ -2,11 +2,10 @@
 // model is built on this thread (createModel, then the checkpoint's params), and the model module's
 // sample() writes the text; loadData gives it its meta (the vocabulary), as during training.
 
-import { statSync } from 'node:fs';
 import { stateNamesFor } from '../memory/shard-states.js';
 import { tf } from '../tfjs/tf.js';
 import { checkCheckpointTensors, checkpointMetadata, fileTensorName, readTensor } from './checkpoint.js';
-import { newestValidCheckpoint, verifyCheckpointFile } from './checkpoint-store.js';
+import { resolveCheckpoint } from './checkpoint-store.js';
 import { startModel, type SampleContext } from './model-module.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { checkpointConfig } from './trainer.js';
@@ -30,13 +29,7 @@ export interface SampleResult {
 
 export async function sampleFromCheckpoint(o: SampleOptions): Promise<SampleResult> {
   const warn = o.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
-  let isDir: boolean;
-  try {
-    isDir = statSync(o.source).isDirectory();
-  } catch {
-    throw new Error(`${o.source}: no such file or directory`);
-  }
-  const header = isDir ? newestValidCheckpoint(o.source, warn) : verifyCheckpointFile(o.source);
+  const header = resolveCheckpoint(o.source, warn, '');
   const config = checkpointConfig(header);
   const { module: mod, model, tensors, data } = await startModel({ ...config.model, seed: config.seed, backend: config.backend });
   if (!mod.sample) throw new Error(`model module ${config.model.module} has no sample() export: it cannot write samples`);

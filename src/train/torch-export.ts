@@ -13,15 +13,14 @@
 // `pytorch` maps to torch.optim.AdamW and `l2` to torch.optim.Adam(weight_decay); other conventions have no
 // torch optimizer: their weights export, their optimizer state does not (and the caller says so).
 
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import type { TensorSpec } from '../memory/layout.js';
 import type { StateName } from '../memory/shard-states.js';
 import type { ConventionKnobs } from '../optim/conventions.js';
 import { resolveAdamwOptions } from '../optim/options.js';
 import { createSchedule } from '../optim/schedules.js';
-import { CheckpointError, checkpointMetadata, fileTensorName, readTensor, type CheckpointHeader } from './checkpoint.js';
-import { newestValidCheckpoint, verifyCheckpointFile } from './checkpoint-store.js';
+import { CheckpointError, checkpointMetadata, checkpointTempPath, fileTensorName, readTensor } from './checkpoint.js';
+import { resolveCheckpoint } from './checkpoint-store.js';
 import { optimizerOptionsFromConfig } from './config.js';
 import { checkDataSet, isTokenWindows, loadModelModule, modelModuleUrl, windowCount, type ExampleSet, type TorchMapping } from './model-module.js';
 import { bytePieces, encodeHeader, type WrittenDtype } from './safetensors.js';
@@ -72,7 +71,7 @@ function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
 /** Write a safetensors file atomically (temp file, fsync, rename), one tensor in memory at a time. */
 function writeFile(path: string, metadata: Record<string, string>, pieces: readonly Piece[]): void {
   const { head } = encodeHeader(metadata, pieces);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const tmp = checkpointTempPath(path);
   const fd = openSync(tmp, 'w');
   try {
     writeSync(fd, head);
@@ -120,13 +119,7 @@ function examplePieces(prefix: string, e: ExampleSet, count: number): Piece[] {
  * its data file. Everything is read and checked before either file is written.
  */
 export async function exportToTorch(source: string, out: string, warn: (line: string) => void): Promise<TorchExportResult> {
-  let isDir: boolean;
-  try {
-    isDir = statSync(source).isDirectory();
-  } catch {
-    throw new Error(`export: ${source}: no such file or directory`);
-  }
-  const header: CheckpointHeader = isDir ? newestValidCheckpoint(source, warn) : verifyCheckpointFile(source);
+  const header = resolveCheckpoint(source, warn, 'export: ');
   const meta = checkpointMetadata(header);
   const config = checkpointConfig(header);
   const url = modelModuleUrl(config.model.module);
