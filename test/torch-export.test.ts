@@ -172,7 +172,7 @@ describe('export --to torch', function () {
     const one = spawnSync(python, [continueScript, out, '--steps', '8'], { encoding: 'utf8' });
     expect(one.status, one.stderr).to.equal(0);
     expect(one.stdout).to.match(/^continuing \S+ at step 5 \(torch [^,]+, AdamW, 1 rank\); held-out loss \d/);
-    const two = spawnSync('/usr/bin/torchrun', ['--redirects', '1', '--tee', '1', '--nproc_per_node=2', continueScript, out, '--steps', '8'], { encoding: 'utf8' });
+    const two = spawnSync('/usr/bin/torchrun', ['--standalone', '--redirects', '1', '--tee', '1', '--nproc_per_node=2', continueScript, out, '--steps', '8'], { encoding: 'utf8' });
     expect(two.status, two.stderr).to.equal(0);
     const rank0 = two.stdout.split('\n').filter((l) => l.startsWith('[default0]:')).map((l) => l.slice('[default0]:'.length)).join('\n');
     expect(rank0).to.include('2 ranks');
