@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Trainer, type TrainConfig } from '../src/index.js';
 import { loadConfigFile } from '../src/api/train.js';
 import { DataOrder, gatherBatch } from '../src/train/data-order.js';
-import { checkDataSet, loadModelModule, modelModuleUrl } from '../src/train/model-module.js';
+import { checkDataSet, loadModelModule, modelModuleUrl } from '../src/models/model-module.js';
 import { initTf, tf, tfl } from '../src/tfjs/tf.js';
 import { formatGemmTable, gemmTable, stepShapes, type GemmShape } from './bench-gemm.js';
 
@@ -188,7 +188,7 @@ async function main(): Promise<void> {
       `the rest is fixed overhead: Node + tfjs + data on the main thread (≈ the plain loop's ${plain.maxRssMiB.toFixed(0)} MiB) and each worker's V8 isolate + tfjs wasm heap (≈ ${((two.maxRssMiB - one.maxRssMiB)).toFixed(0)} MiB per extra thread)\n`,
   );
   if (args.gemmSeconds > 0) {
-    const { vocabularySize } = await import('../src/train/models/char-lm.js');
+    const { vocabularySize } = await import('../src/models/char-lm.js');
     const loadBefore = loadavg()[0];
     const rows = await gemmTable(gemmShapes(config, vocabularySize()), args.gemmSeconds, args.repeat);
     process.stdout.write(

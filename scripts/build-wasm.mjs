@@ -2,8 +2,8 @@
 // Build step: compile the WebAssembly text kernels into binaries next to the compiled JS with wabt, the
 // WebAssembly Binary Toolkit's own parser and validator (an npm devDependency, so the build needs nothing
 // outside the npm registry). Plain .mjs so it runs before tsc. Fails loudly on a syntax or validation error.
-//   src/optim/wasm/*.wat      hand-written   → dist/src/optim/wasm/*.wasm
-//   src/tfjs/wasm/*.wat.mjs   generators     → dist/src/tfjs/wasm/<name>.wasm (+ the generated <name>.wat, to read)
+//   src/kernels/wasm/*.wat      hand-written   → dist/src/kernels/wasm/*.wasm
+//   src/kernels/wasm/*.wat.mjs  generators     → dist/src/kernels/wasm/<name>.wasm (+ the generated <name>.wat, to read)
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
@@ -25,9 +25,9 @@ function assemble(name, text, features, outDir) {
   }
 }
 
-for (const folder of ['optim', 'tfjs']) {
-  const srcDir = join(root, 'src', folder, 'wasm');
-  const outDir = join(root, 'dist', 'src', folder, 'wasm');
+{
+  const srcDir = join(root, 'src', 'kernels', 'wasm');
+  const outDir = join(root, 'dist', 'src', 'kernels', 'wasm');
   mkdirSync(outDir, { recursive: true });
   for (const file of readdirSync(srcDir).sort()) {
     if (file.endsWith('.wat')) {

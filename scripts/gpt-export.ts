@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { loadConfigFile } from '../src/api/train.js';
 import { DataOrder } from '../src/train/data-order.js';
-import { isTokenWindows, startModel, windowCount } from '../src/train/model-module.js';
-import { torch as gptTorch } from '../src/train/models/gpt.js';
+import { isTokenWindows, startModel, windowCount } from '../src/models/model-module.js';
+import { torch as gptTorch } from '../src/models/gpt.js';
 
 const program = new Command('gpt-export')
   .requiredOption('--config <file>', 'a gpt config, e.g. config/gpt-sotu.json')

@@ -20,7 +20,7 @@ import { kTracePrefix } from '../src/train/checkpoint.js';
 import { checkpointFileName, listCheckpoints, verifyCheckpointFile } from '../src/train/checkpoint-store.js';
 import { rng } from './reference.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'dist/src/cli/main.js');
 const kSeed = 20261125;
 const kKills = 21;

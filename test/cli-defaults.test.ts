@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'dist/src/cli/main.js');
 const run = (args: string[]) => promisify(execFile)(process.execPath, [cli, ...args], { cwd: root });
 

@@ -7,8 +7,8 @@
 import { expect } from 'chai';
 import { conventions, Trainer, type ConventionKnobs, type ConventionName } from '../src/index.js';
 import { parseConfig } from '../src/api/train.js';
-import { buildGrid } from '../src/train/compare/grid.js';
-import { runOne } from '../src/train/compare/run-one.js';
+import { buildGrid } from '../src/compare/grid.js';
+import { runOne } from '../src/compare/run-one.js';
 import { normwiseError, referenceStep, stateFrom, type ReferenceConfig } from './reference.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
 

@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveCompareOptions, runCompare, type CompareOptions } from '../src/api/compare.js';
-import { parseNumberList } from '../src/train/compare/options.js';
-import { etaSeconds, formatDuration } from '../src/train/compare/progress.js';
-import { aggregate, stat } from '../src/train/compare/summary.js';
+import { parseNumberList } from '../src/compare/options.js';
+import { etaSeconds, formatDuration } from '../src/compare/progress.js';
+import { aggregate, stat } from '../src/compare/summary.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'dist/src/cli/main.js');
 
 function tinyConfigFile(dir: string, steps = 12): string {

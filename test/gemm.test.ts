@@ -10,8 +10,8 @@
 // leaky relu (α ≤ 1) too, plus one rounding of α·x.
 
 import { expect } from 'chai';
-import { Gemm, type Allocator, type GemmActivation, type GemmCall } from '../src/tfjs/gemm.js';
-import { compileModule, resolveFlavor, type SimdFlavor } from '../src/tfjs/wasm-modules.js';
+import { Gemm, type Allocator, type GemmActivation, type GemmCall } from '../src/kernels/gemm.js';
+import { compileModule, resolveFlavor, type SimdFlavor } from '../src/kernels/wasm-modules.js';
 import { freshSeed, randomArray, rng } from './reference.js';
 
 const u = 2 ** -24;

@@ -7,9 +7,9 @@
 import { expect } from 'chai';
 import type * as TF from '@tensorflow/tfjs-core';
 import { initTf, tf, tfl } from '../src/tfjs/tf.js';
-import * as gpt from '../src/train/models/gpt.js';
-import { causalSelfAttention, gelu, layerNorm } from '../src/train/models/gpt-layers.js';
-import { mulberry32 } from '../src/train/data-order.js';
+import * as gpt from '../src/models/gpt.js';
+import { causalSelfAttention, gelu, layerNorm } from '../src/models/gpt-layers.js';
+import { mulberry32 } from '../src/models/random.js';
 import { refAttention, refGelu, refLayerNorm, refLogits, refLoss, type RefParams, type RefShape } from './gpt-reference.js';
 
 /** Uniform values in [-scale, scale), rounded to float32 (so tfjs and the reference see the same numbers). */

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { Trainer, type TrainConfigInput } from '../src/index.js';
 import { runTraining, sampleFromCheckpoint } from '../src/api/train.js';
 import { gatherBatch } from '../src/train/data-order.js';
-import { checkDataSet, type TokenWindows } from '../src/train/model-module.js';
-import * as gpt from '../src/train/models/gpt.js';
-import { loadAddresses } from '../src/train/models/sotu.js';
+import { checkDataSet, type TokenWindows } from '../src/models/model-module.js';
+import * as gpt from '../src/models/gpt.js';
+import { loadAddresses } from '../src/models/sotu.js';
 import { tinyGptConfig } from './fixtures/tiny-config.js';
 
 

@@ -26,9 +26,9 @@ import {
 } from '../src/memory/control.js';
 import { computeLayout, kAlignFloats } from '../src/memory/layout.js';
 import { allocateShards, type ShardStates } from '../src/memory/shard-states.js';
-import { jsKernels, kSumLanes } from '../src/optim/kernels-js.js';
-import { wasmKernels } from '../src/optim/kernels-wasm.js';
-import { defaultKernel, loadKernels } from '../src/optim/kernels.js';
+import { jsKernels, kSumLanes } from '../src/kernels/adamw-js.js';
+import { wasmKernels } from '../src/kernels/adamw-wasm.js';
+import { defaultKernel, loadKernels } from '../src/kernels/shard-kernels.js';
 import { createOptimizer, type ConventionName, type OptimizerOptions } from '../src/index.js';
 import { freshSeed, randomArray, referenceStep, rng, stateFrom, type ReferenceConfig } from './reference.js';
 import { conventions } from '../src/optim/conventions.js';

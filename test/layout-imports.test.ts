@@ -6,20 +6,24 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Which folders each folder may import (besides itself). `index` is src/index.ts; `api` the subpath entries. */
 const allowed: Readonly<Record<string, readonly string[]>> = {
   memory: [],
   plot: [],
-  tfjs: [],
-  optim: ['memory'],
-  parallel: ['optim', 'memory'],
-  train: ['parallel', 'optim', 'memory', 'plot', 'tfjs'],
-  bench: ['parallel', 'optim', 'memory', 'plot', 'train', 'tfjs'],
-  cli: ['train', 'bench'],
-  api: ['train', 'parallel', 'optim', 'memory', 'tfjs'],
-  index: ['train', 'parallel', 'optim', 'memory'],
+  kernels: ['memory'],
+  tfjs: ['kernels'],
+  optim: ['kernels', 'memory'],
+  parallel: ['optim', 'kernels', 'memory'],
+  nn: ['parallel', 'kernels', 'memory'],
+  models: ['nn', 'tfjs', 'parallel', 'kernels', 'memory'],
+  train: ['models', 'nn', 'parallel', 'optim', 'kernels', 'memory', 'plot', 'tfjs'],
+  compare: ['train', 'models', 'optim', 'memory', 'plot'],
+  bench: ['parallel', 'optim', 'kernels', 'memory', 'plot', 'train', 'models', 'nn', 'tfjs'],
+  cli: ['train', 'compare', 'bench'],
+  api: ['train', 'compare', 'models', 'parallel', 'optim', 'kernels', 'memory', 'tfjs'],
+  index: ['train', 'models', 'parallel', 'optim', 'kernels', 'memory'],
   types: [],
   workers: ['parallel'],
 };

@@ -159,7 +159,7 @@ export function normwiseError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
 }
 
 /** A small seeded PRNG (the data order's mulberry32) so failures can be replayed from the logged seed. */
-export { mulberry32 as rng } from '../src/train/data-order.js';
+export { mulberry32 as rng } from '../src/models/random.js';
 
 export function randomArray(n: number, next: () => number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => (next() * 2 - 1) * scale);

@@ -16,7 +16,7 @@ import type * as TF from '@tensorflow/tfjs-core';
 import { initTf, tf } from '../src/tfjs/tf.js';
 import { registerWasmKernels, restoreTfjsKernels } from '../src/tfjs/register.js';
 import { matMulKernels } from '../src/tfjs/matmul-kernels.js';
-import { compileModule } from '../src/tfjs/wasm-modules.js';
+import { compileModule } from '../src/kernels/wasm-modules.js';
 import { backendMemory } from '../src/tfjs/wasm-backend.js';
 import { freshSeed, randomArray, rng } from './reference.js';
 

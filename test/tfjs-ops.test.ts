@@ -8,7 +8,7 @@
 
 import { expect } from 'chai';
 import type * as TF from '@tensorflow/tfjs-core';
-import { Ops } from '../src/tfjs/ops.js';
+import { Ops } from '../src/kernels/ops.js';
 import { reductionRuns } from '../src/tfjs/reduce-kernels.js';
 import { initTf, tf } from '../src/tfjs/tf.js';
 import { registerWasmKernels, restoreTfjsKernels } from '../src/tfjs/register.js';

@@ -10,12 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { Trainer, type TrainConfigInput } from '../src/index.js';
 import { loadConfigFile, parseConfig, runTraining } from '../src/api/train.js';
 import { unsortedSegmentSum } from '../src/tfjs/segment-sum.js';
-import { loadNames, vocabulary } from '../src/train/models/char-lm.js';
+import { loadNames, vocabulary } from '../src/models/char-lm.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { initTf, tf } from '../src/tfjs/tf.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 async function train(config: TrainConfigInput, threads: number): Promise<{ params: Record<string, Float32Array>; losses: number[]; trainer: Trainer }> {
   const trainer = await Trainer.create({ config, threads });

@@ -2,7 +2,7 @@
 // update, bias correction, ε outside the square root) over N float32 parameters, OpenMP over the elements.
 // Compiled at bench time: cc -O3 -march=native -fno-math-errno -fopenmp (without -fno-math-errno gcc keeps
 // sqrtf scalar so it can set errno, and the loop runs ~4× slower). The per-element formula is the one
-// kernels-js.ts and adamw.wat compute with R = 1, no clipping, no AMSGrad.
+// adamw-js.ts and adamw.wat compute with R = 1, no clipping, no AMSGrad.
 //
 // usage: adamw N STEPS THREADS  → prints one line: "median_seconds min_seconds"
 #include <math.h>

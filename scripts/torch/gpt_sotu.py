@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The built-in GPT (src/train/models/gpt.ts) in PyTorch, trained like `shardtrain train` trains it.
+"""The built-in GPT (src/models/gpt.ts) in PyTorch, trained like `shardtrain train` trains it.
 
     node dist/scripts/gpt-export.js --config config/gpt-sotu.json --out /tmp/gpt-export
     /usr/bin/python3 scripts/torch/gpt_sotu.py /tmp/gpt-export [--threads 1] [--init shardtrain|torch] [--json out.json]

@@ -45,7 +45,7 @@ def read_safetensors(path):
 
 
 class CharLM(nn.Module):
-    """src/train/models/char-lm.ts: embedding → flatten → [Linear → LayerNorm(eps 1e-5) → tanh]* → Linear."""
+    """src/models/char-lm.ts: embedding → flatten → [Linear → LayerNorm(eps 1e-5) → tanh]* → Linear."""
 
     def __init__(self, vocab, contextLength, embedding, hidden):
         super().__init__()
@@ -110,7 +110,7 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    """src/train/models/gpt.ts: token + learned position embeddings → pre-LayerNorm blocks → LayerNorm → head
+    """src/models/gpt.ts: token + learned position embeddings → pre-LayerNorm blocks → LayerNorm → head
     (tied to the token embedding unless tieEmbeddings is false; no bias)."""
 
     def __init__(self, vocab, contextLength, embedding, heads, layers, mlpRatio, tieEmbeddings):

@@ -1,3 +1,3 @@
 // `shardtrain/compare`: the weight-decay comparison grid behind `shardtrain compare`.
-export { runCompare, resolveCompareOptions, compareDefaults } from '../train/compare/index.js';
-export type { CompareOptions, CompareRunOptions, CompareSummary, Cell, Stat, RunResult } from '../train/compare/index.js';
+export { runCompare, resolveCompareOptions, compareDefaults } from '../compare/index.js';
+export type { CompareOptions, CompareRunOptions, CompareSummary, Cell, Stat, RunResult } from '../compare/index.js';

@@ -1,7 +1,7 @@
 // `shardtrain compare --config FILE [--conventions a,b] [--weight-decay 0,1e-2 | --normalized-weight-decay λn]
-//  [--seeds N] [--steps N] [--out DIR] [--force]`: see src/train/compare/index.ts.
+//  [--seeds N] [--steps N] [--out DIR] [--force]`: see src/compare/index.ts.
 import type { Command } from 'commander';
-import { parseNumberList, runCompare, splitList } from '../train/compare/index.js';
+import { parseNumberList, runCompare, splitList } from '../compare/index.js';
 import { kDefaultConfig } from '../train/run.js';
 
 interface Flags {

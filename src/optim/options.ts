@@ -5,7 +5,7 @@
 
 import { conventions, conventionNames, decayModes, isConventionName, type ConventionKnobs, type ConventionName, type DecayMode } from './conventions.js';
 import { compileDecayTable, type ExclusionRule, type ParamGroup, type TensorDecayEntry } from './decay-rules.js';
-import { kernelChoices, type KernelChoice } from './kernels.js';
+import { kernelChoices, type KernelChoice } from '../kernels/shard-kernels.js';
 import { scheduleNames, validateScheduleOptions, type ScheduleName, type ScheduleOptions } from './schedules.js';
 
 export const nonFinitePolicies = Object.freeze(['throw', 'skip', 'ignore'] as const);

@@ -13,7 +13,7 @@
 import { kCheckedStampBase, kGradEpochField, type ControlBlock } from '../memory/control.js';
 import type { Layout } from '../memory/layout.js';
 import type { ShardStates } from '../memory/shard-states.js';
-import type { ShardKernels } from '../optim/kernels.js';
+import type { ShardKernels } from '../kernels/shard-kernels.js';
 
 export const kCheckedBound = 2 ** 121;
 /** Floats copied before each check: 64 KiB, so the check reads from L2, not memory. */

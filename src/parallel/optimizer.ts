@@ -8,7 +8,7 @@ import { computeLayout, maxShardFloats, type Layout } from '../memory/layout.js'
 import { allocateShards, stateNamesFor, type ShardStates, type StateName } from '../memory/shard-states.js';
 import { firstNonFinite, tensorViews, type TensorView } from '../memory/tensor-views.js';
 import type { ConventionKnobs, ConventionName } from '../optim/conventions.js';
-import { defaultKernel, loadKernels, type KernelName } from '../optim/kernels.js';
+import { defaultKernel, loadKernels, type KernelName } from '../kernels/shard-kernels.js';
 import { createSchedule, type Schedule } from '../optim/schedules.js';
 import { clipScaleFor, setClipScale, writeStepScalars, type StepConstants } from '../optim/step-scalars.js';
 import { resolveOptions, type OptimizerOptions, type ResolvedOptions } from './optimizer-options.js';

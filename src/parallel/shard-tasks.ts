@@ -6,7 +6,7 @@
 import { kNormChunkFloats, type ControlBlock } from '../memory/control.js';
 import { firstSegmentAt, partBoundary, type Layout } from '../memory/layout.js';
 import type { ShardStates } from '../memory/shard-states.js';
-import { kSumLanes, sumLanes, type ShardKernels } from '../optim/kernels-js.js';
+import { kSumLanes, sumLanes, type ShardKernels } from '../kernels/adamw-js.js';
 
 export interface StepContext {
   readonly layout: Layout;

@@ -2,7 +2,7 @@
 // messages. Everything here is structured-cloneable; shared memories are passed by handle, not copied.
 
 import type { Layout } from '../memory/layout.js';
-import type { KernelName } from '../optim/kernels.js';
+import type { KernelName } from '../kernels/shard-kernels.js';
 import type { StepContext, StepPhase } from './shard-tasks.js';
 
 export interface OptimizerInit {

@@ -4,7 +4,7 @@
 import { threadId } from 'node:worker_threads';
 import { kGenerationField, viewControlBlock } from '../memory/control.js';
 import { viewShard } from '../memory/shard-states.js';
-import { loadKernels } from '../optim/kernels.js';
+import { loadKernels } from '../kernels/shard-kernels.js';
 import { runPart, type StepContext } from './shard-tasks.js';
 import { describeTask, kWorkerErrorPrefix } from './worker-protocol.js';
 import type { CreateExtensionHandler, ExtensionHandler, ExtensionTask, ForTask, OptimizerInit, StepTask, WorkerInit, WorkerTask } from './worker-protocol.js';

@@ -5,7 +5,7 @@
 
 import type * as TF from '@tensorflow/tfjs-core';
 import { runOriginal, sizeOf, wasmKernel, type KernelContext } from './kernel-context.js';
-import type { BinaryOp, OperandStrides } from './ops.js';
+import type { BinaryOp, OperandStrides } from '../kernels/ops.js';
 import { addressOf } from './wasm-backend.js';
 
 /** How an operand of this shape is read in an output of `out` shape seen as m×n, or null if it is not one of the four. */

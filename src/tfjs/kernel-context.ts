@@ -2,8 +2,8 @@
 // tfjs's own kernels to fall back to for what ours do not handle.
 
 import type * as TF from '@tensorflow/tfjs-core';
-import type { Gemm } from './gemm.js';
-import type { Ops } from './ops.js';
+import type { Gemm } from '../kernels/gemm.js';
+import type { Ops } from '../kernels/ops.js';
 import type { WasmBackend } from './wasm-backend.js';
 
 export type Tf = typeof TF;

@@ -6,7 +6,7 @@
 // inputs and unknown activations go to tfjs's own kernel unchanged.
 
 import type * as TF from '@tensorflow/tfjs-core';
-import type { GemmActivation } from './gemm.js';
+import type { GemmActivation } from '../kernels/gemm.js';
 import { runOriginal, sizeOf, wasmKernel, type KernelArgs, type KernelContext, type Tf } from './kernel-context.js';
 import { addressOf } from './wasm-backend.js';
 

@@ -8,14 +8,14 @@ import type * as TF from '@tensorflow/tfjs-core';
 import { binaryKernels } from './binary-kernels.js';
 import { elementwiseKernels } from './elementwise-kernels.js';
 import { gatherKernels } from './gather-kernels.js';
-import { Gemm } from './gemm.js';
+import { Gemm } from '../kernels/gemm.js';
 import { gradientConfigs } from './gradients.js';
 import type { Instances, KernelContext, Tf } from './kernel-context.js';
 import { matMulKernels } from './matmul-kernels.js';
-import { Ops } from './ops.js';
+import { Ops } from '../kernels/ops.js';
 import { reduceKernels } from './reduce-kernels.js';
 import { backendMemory, type WasmBackend } from './wasm-backend.js';
-import { resolveFlavor, type SimdFlavor, type SimdPreference } from './wasm-modules.js';
+import { resolveFlavor, type SimdFlavor, type SimdPreference } from '../kernels/wasm-modules.js';
 
 export interface WasmKernelOptions {
   /** 'auto' (default): the relaxed-SIMD FMA GEMM when this runtime has it, else the plain one. */

@@ -5,12 +5,12 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { conventionNames } from '../optim/conventions.js';
-import { kernelChoices } from '../optim/kernels.js';
+import { kernelChoices } from '../kernels/shard-kernels.js';
 import { adamwDefaults } from '../optim/options.js';
 import { scheduleNames } from '../optim/schedules.js';
 import type { OptimizerOptions } from '../parallel/optimizer-options.js';
 import { kMinWorkerMemoryMb } from '../parallel/pool.js';
-import { builtinModels } from './model-module.js';
+import { builtinModels } from '../models/model-module.js';
 import { oneLine } from './one-line.js';
 
 const int = (min: number) => z.number().int().min(min);

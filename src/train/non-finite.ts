@@ -2,7 +2,7 @@
 // replicas (a NaN/Inf loss, or a NaN/Inf in their gradient slot), which training examples their micro-batches
 // held, and which of those give a non-finite loss or gradient on their own (one forward + backward each).
 
-import type { DataSet, LayersModel, ModelModule } from './model-module.js';
+import type { DataSet, LayersModel, ModelModule } from '../models/model-module.js';
 import { batchTensors } from './replica.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { tf } from '../tfjs/tf.js';

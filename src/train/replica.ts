@@ -15,7 +15,7 @@ import type { ExtensionEnv } from '../parallel/worker-protocol.js';
 import { tensorParts, tensorViews, type TensorView } from '../memory/tensor-views.js';
 import { DataOrder, gatherBatch } from './data-order.js';
 import type { TensorSpec } from '../memory/layout.js';
-import { startModel, type DataSet, type ExampleSet, type LayersModel, type ModelModule, type StartedModel } from './model-module.js';
+import { startModel, type DataSet, type ExampleSet, type LayersModel, type ModelModule, type StartedModel } from '../models/model-module.js';
 import { markReplicaStarted } from './step-guard.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { tf, type BackendName } from '../tfjs/tf.js';

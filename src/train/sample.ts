@@ -6,7 +6,7 @@ import { stateNamesFor } from '../memory/shard-states.js';
 import { tf } from '../tfjs/tf.js';
 import { checkCheckpointTensors, checkpointMetadata, fileTensorName, readTensor } from './checkpoint.js';
 import { resolveCheckpoint } from './checkpoint-store.js';
-import { startModel, type SampleContext } from './model-module.js';
+import { startModel, type SampleContext } from '../models/model-module.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { checkpointConfig } from './trainer.js';
 

@@ -22,7 +22,7 @@ import { createSchedule } from '../optim/schedules.js';
 import { CheckpointError, checkpointMetadata, checkpointTempPath, fileTensorName, readTensor } from './checkpoint.js';
 import { resolveCheckpoint } from './checkpoint-store.js';
 import { optimizerOptionsFromConfig } from './config.js';
-import { checkDataSet, isTokenWindows, loadModelModule, modelModuleUrl, windowCount, type ExampleSet, type TorchMapping } from './model-module.js';
+import { checkDataSet, isTokenWindows, loadModelModule, modelModuleUrl, windowCount, type ExampleSet, type TorchMapping } from '../models/model-module.js';
 import { bytePieces, encodeHeader, type WrittenDtype } from './safetensors.js';
 import { checkpointConfig } from './trainer.js';
 

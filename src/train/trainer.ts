@@ -17,7 +17,7 @@ import { checkCheckpointTensors, checkpointMetadata, readCheckpointInto, writeCh
 import { verifyCheckpointFile, type VerifiedCheckpoint } from './checkpoint-store.js';
 import { optimizerOptionsFromConfig, parseConfig, ConfigError, type TrainConfig, type TrainConfigInput } from './config.js';
 import { DataOrder, type DataPosition } from './data-order.js';
-import { startModel, tokensPerExample, type DataSet, type LayersModel, type ModelModule, type SampleContext } from './model-module.js';
+import { startModel, tokensPerExample, type DataSet, type LayersModel, type ModelModule, type SampleContext } from '../models/model-module.js';
 import { describeNonFinite, exampleIsFinite, type NonFiniteReport } from './non-finite.js';
 import type { EvalPart, ReplicaInfo, ReplicaInit, ReplicaTask } from './replica.js';
 import { replicaLabel, StepGuard, StepTimeoutError, withDeadline } from './step-guard.js';

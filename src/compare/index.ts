@@ -10,10 +10,10 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
-import { normalizedWeightDecay } from '../../optim/decay-rules.js';
-import { loadConfigFile, warmupCutNote, type TrainConfig } from '../config.js';
-import { startModel } from '../model-module.js';
-import { RunLock } from '../run-lock.js';
+import { normalizedWeightDecay } from '../optim/decay-rules.js';
+import { loadConfigFile, warmupCutNote, type TrainConfig } from '../train/config.js';
+import { startModel } from '../models/model-module.js';
+import { RunLock } from '../train/run-lock.js';
 import { buildGrid, describeExclusion, type GridRun } from './grid.js';
 import { checkOutDir, kCompareKind, resolveCompareOptions, type CompareOptions, type ResolvedCompareOptions } from './options.js';
 import { heatmapSvg, lossCurvesSvg } from './plots.js';

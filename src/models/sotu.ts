@@ -6,7 +6,7 @@
 // training stream; held-out characters outside it are dropped and counted (a model can't predict them).
 
 import { createRequire } from 'node:module';
-import { mixSeed, permutation } from '../data-order.js';
+import { mixSeed, permutation } from './random.js';
 
 const require = createRequire(import.meta.url);
 

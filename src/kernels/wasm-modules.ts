@@ -1,4 +1,4 @@
-// Our WebAssembly kernel modules (built from src/tfjs/wasm/*.wat.mjs by scripts/build-wasm.mjs): compiled once
+// Our WebAssembly kernel modules (built from src/kernels/wasm/*.wat.mjs by scripts/build-wasm.mjs): compiled once
 // per thread, instantiated once per memory. Each module imports its memory, so an instance over the tfjs wasm
 // backend's own WebAssembly.Memory addresses tensors in place (no copies in or out).
 //

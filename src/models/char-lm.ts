@@ -5,9 +5,9 @@
 // training and held-out sets with the run's seed. '.' marks both the start padding and the end of a name.
 
 import { createRequire } from 'node:module';
-import { mulberry32, permutation } from '../data-order.js';
-import type { DataSet, Examples, LayersModel, Tf, Tfl, TorchMapping } from '../model-module.js';
-import type { TensorSpec } from '../../memory/layout.js';
+import { mulberry32, permutation } from './random.js';
+import type { DataSet, Examples, LayersModel, Tf, Tfl, TorchMapping } from './model-module.js';
+import type { TensorSpec } from '../memory/layout.js';
 import type * as TF from '@tensorflow/tfjs-core';
 
 const require = createRequire(import.meta.url);

@@ -1,12 +1,12 @@
 // The kernel registry: every thread (and the inline path) loads kernels by name, so the coordinator and
 // the workers are guaranteed to run the same per-element arithmetic.
 
-import { jsKernels, type ShardKernels } from './kernels-js.js';
-import { wasmKernelAvailable, wasmKernelError, wasmKernels } from './kernels-wasm.js';
+import { jsKernels, type ShardKernels } from './adamw-js.js';
+import { wasmKernelAvailable, wasmKernelError, wasmKernels } from './adamw-wasm.js';
 
-export type { ShardKernels } from './kernels-js.js';
+export type { ShardKernels } from './adamw-js.js';
 
-/** `js`: the plain reference loop; `wasm`: the WebAssembly SIMD kernel (src/optim/wasm/adamw.wat). */
+/** `js`: the plain reference loop; `wasm`: the WebAssembly SIMD kernel (src/kernels/wasm/adamw.wat). */
 export type KernelName = 'js' | 'wasm';
 /** What options.kernel takes: a kernel, or `auto` (wasm where the runtime validates SIMD, else js). */
 export const kernelChoices = Object.freeze(['auto', 'js', 'wasm'] as const);

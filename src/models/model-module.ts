@@ -96,8 +96,8 @@ export interface ModelModule {
 
 /** Built-in models, by the name a config gives as `model.module`. */
 export const builtinModels: Readonly<Record<string, string>> = Object.freeze({
-  'char-lm': new URL('./models/char-lm.js', import.meta.url).href,
-  gpt: new URL('./models/gpt.js', import.meta.url).href,
+  'char-lm': new URL('./char-lm.js', import.meta.url).href,
+  gpt: new URL('./gpt.js', import.meta.url).href,
 });
 
 /** file: URL of a model module: a built-in name, a file: URL, or a path (relative to `base`, default cwd). */

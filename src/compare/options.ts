@@ -4,8 +4,8 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { conventionNames, isConventionName, type ConventionName } from '../../optim/conventions.js';
-import { ConfigError } from '../config.js';
+import { conventionNames, isConventionName, type ConventionName } from '../optim/conventions.js';
+import { ConfigError } from '../train/config.js';
 
 export interface CompareOptions {
   /** Path of a training config (config/*.json). Its optimizer section is the baseline every run shares. */

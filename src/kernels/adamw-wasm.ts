@@ -1,5 +1,5 @@
-// WebAssembly SIMD shard kernels: the per-element formula of kernels-js.ts in float32 f32x4 lanes, run
-// directly on a shard's shared WebAssembly.Memory (the .wat source is src/optim/wasm/adamw.wat, compiled at
+// WebAssembly SIMD shard kernels: the per-element formula of adamw-js.ts in float32 f32x4 lanes, run
+// directly on a shard's shared WebAssembly.Memory (the .wat source is src/kernels/wasm/adamw.wat, compiled at
 // build time by scripts/build-wasm.mjs). One instance per memory per thread, cached in a WeakMap keyed by the
 // memory; the module is compiled once per thread. The JS side only reads the step's scalars from the control
 // block and passes byte addresses; the loop over the elements is all in wasm.
@@ -26,7 +26,7 @@ import {
   tensorField,
 } from '../memory/control.js';
 import type { ShardStates } from '../memory/shard-states.js';
-import type { ShardKernels } from './kernels-js.js';
+import type { ShardKernels } from './adamw-js.js';
 
 const kWasmFile = new URL('./wasm/adamw.wasm', import.meta.url);
 

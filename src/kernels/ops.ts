@@ -1,4 +1,4 @@
-// The reductions and row gather of src/tfjs/wasm/ops.wat, the tanh and exp of map.wat.mjs and the binary
+// The reductions and row gather of src/kernels/wasm/ops.wat, the tanh and exp of map.wat.mjs and the binary
 // operations of binary.wat.mjs over one
 // WebAssembly.Memory, addressed by byte offset (for our tfjs kernels: the wasm backend's own memory, tensors
 // in place).

@@ -5,7 +5,7 @@
 // (["LayerNorm", "layer_norm", "bias"]) leaves them undecayed, as it does in BERT.
 
 import type * as TF from '@tensorflow/tfjs-core';
-import type { Tf, Tfl } from '../model-module.js';
+import type { Tf, Tfl } from './model-module.js';
 
 /** torch.nn.LayerNorm's default ε (GPT-2 uses 1e-5 too). */
 export const kLayerNormEpsilon = 1e-5;

@@ -3,9 +3,9 @@
 // λ > 0). Runs of the same seed share the initial values, the data split and the data order (all seeded by
 // config.seed), so within a seed the only difference between two runs is the optimizer.
 
-import type { ConventionName } from '../../optim/conventions.js';
-import { bertNoDecay, hfNoDecay } from '../../optim/decay-rules.js';
-import { parseConfig, type TrainConfig } from '../config.js';
+import type { ConventionName } from '../optim/conventions.js';
+import { bertNoDecay, hfNoDecay } from '../optim/decay-rules.js';
+import { parseConfig, type TrainConfig } from '../train/config.js';
 
 export type ExclusionSetting = TrainConfig['optimizer']['excludeFromWeightDecay'];
 

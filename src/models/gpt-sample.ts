@@ -3,8 +3,8 @@
 // character costs one forward pass over the window, which is simple and exact but slow for long samples.
 // The draws use a seeded mulberry32 stream in float64, so a seed gives the same text on every run.
 
-import { mixSeed, mulberry32 } from '../data-order.js';
-import type { LayersModel, Tf } from '../model-module.js';
+import { mixSeed, mulberry32 } from './random.js';
+import type { LayersModel, Tf } from './model-module.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { decode, encode, kAddressEnd } from './sotu.js';
 

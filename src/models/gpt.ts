@@ -11,9 +11,9 @@
 //   layer_norm_f/{gamma,beta} [C]           lm_head/kernel [C, V] (untied only)
 // Kernels are [in, out] (Keras); torch's Linear.weight is the transpose.
 
-import { mixSeed, mulberry32 } from '../data-order.js';
-import type { DataSet, LayersModel, SampleContext, Tf, Tfl, TorchMapping } from '../model-module.js';
-import type { TensorSpec } from '../../memory/layout.js';
+import { mixSeed, mulberry32 } from './random.js';
+import type { DataSet, LayersModel, SampleContext, Tf, Tfl, TorchMapping } from './model-module.js';
+import type { TensorSpec } from '../memory/layout.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { gptLayers } from './gpt-layers.js';
 import { sampleTokens } from './gpt-sample.js';

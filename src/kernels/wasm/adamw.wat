@@ -1,6 +1,6 @@
 ;; shardtrain's AdamW shard kernels in WebAssembly SIMD (f32x4), compiled at build time by
-;; scripts/build-wasm.mjs (wabt) into dist/src/optim/wasm/adamw.wasm. The same per-element formula as
-;; src/optim/kernels-js.ts, in float32:
+;; scripts/build-wasm.mjs (wabt) into dist/src/kernels/wasm/adamw.wasm. The same per-element formula as
+;; src/kernels/adamw-js.ts, in float32:
 ;;
 ;;   g  = clamp(Σ_r slot_r · invSlots, ±clip) · clipScale + l2·p
 ;;   m' = β1·m + (1−β1)·g;  v' = β2·v + ((1−β2)·g)·g;  v̂ = amsgrad ? max(v', v_max) : v'
@@ -35,7 +35,7 @@
   (func (export "lane6") (result f64) (global.get $lane6))
   (func (export "lane7") (result f64) (global.get $lane7))
 
-  ;; Σ of R slots at byte offset $i (slot r at $g + r·$gstride), float64, in slot order (as kernels-js.ts).
+  ;; Σ of R slots at byte offset $i (slot r at $g + r·$gstride), float64, in slot order (as adamw-js.ts).
   ;; Returns one float64 element.
   (func $slotSum64 (param $g i32) (param $gstride i32) (param $nslots i32) (param $i i32) (result f64)
     (local $sum f64) (local $r i32) (local $a i32)
@@ -61,7 +61,7 @@
   ;; Sum of squares of the clamped replica-mean gradient over elements [start, end), in float64, into eight
   ;; lanes: element start+k goes to lane k & 7 *relative to the caller's rotation*; the caller passes the
   ;; lanes already rotated (l_j = lanes[(lane0 + j) & 7]) and stores them back the same way. Each lane is a
-  ;; running sum in element order, exactly as kernels-js.ts accumulates it, so the two give the same bits.
+  ;; running sum in element order, exactly as adamw-js.ts accumulates it, so the two give the same bits.
   ;; Eight lanes (four f64x2 accumulators), not four: each accumulator's add waits for the previous one, and
   ;; with two of them the loop ran at one element per cycle, half what memory delivers.
   (func (export "sumSquares")
@@ -472,7 +472,7 @@
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $tail))))
   ;; 1 when every float32 at byte addresses [$a, $b) is finite with |x| <= $bound, else 0: the check a
-  ;; gradient gets while it is written into its slot (kernels-js.ts, slotWithinBound). f32x4.max and f32.max
+  ;; gradient gets while it is written into its slot (adamw-js.ts, slotWithinBound). f32x4.max and f32.max
   ;; propagate NaN, and `max <= bound` is false for NaN and ±Inf, so one comparison at the end decides.
   ;; Eight floats per iteration in two accumulators (each max waits for the previous one).
   (func (export "withinBound") (param $a i32) (param $b i32) (param $bound f32) (result i32)

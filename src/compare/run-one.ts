@@ -1,8 +1,8 @@
 // One run of the grid: a Trainer (all cores, one replica per thread) trained for config.steps steps, with
 // held-out evaluations along the way, and the numbers the summary reports. Nothing is written to disk.
 
-import { compileDecayTable } from '../../optim/decay-rules.js';
-import { Trainer } from '../trainer.js';
+import { compileDecayTable } from '../optim/decay-rules.js';
+import { Trainer } from '../train/trainer.js';
 import type { ExclusionSetting, GridRun } from './grid.js';
 
 export interface EvalPoint {

@@ -2,7 +2,7 @@
 //   loss.svg     held-out loss against step (mean over seeds), one colour per convention, one panel per λ;
 //   heatmap.svg  final held-out loss (mean over seeds), convention × λ, the number printed in each cell.
 
-import { vegaLiteSvg as render } from '../../plot/svg.js';
+import { vegaLiteSvg as render } from '../plot/svg.js';
 import { decayLabel, type Cell } from './summary.js';
 
 /** Series in legend order, λ labels in column order. */
