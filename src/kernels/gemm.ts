@@ -38,7 +38,7 @@ export interface GemmCall {
 interface GemmExports {
   gemm(
     m: number, n: number, k: number, a: number, rsA: number, csA: number, b: number, rsB: number, csB: number,
-    c: number, ldc: number, bias: number, biasMode: number, act: number, alpha: number, scratch: number,
+    c: number, ldc: number, bias: number, biasMode: number, act: number, alpha: number, scratch: number, accumulate: number,
   ): void;
   scratchBytes(m: number, n: number, k: number): number;
 }
@@ -72,7 +72,7 @@ export class Gemm {
     const biasMode = call.bias === undefined ? 0 : call.bias.size === 1 ? 2 : 1;
     this.#exports.gemm(
       m, n, k, call.a, rsA, csA, call.b, rsB, csB, call.c, n,
-      call.bias?.address ?? 0, biasMode, kActivationCode[call.activation ?? 'linear'], call.alpha ?? 0, scratch,
+      call.bias?.address ?? 0, biasMode, kActivationCode[call.activation ?? 'linear'], call.alpha ?? 0, scratch, 0,
     );
   }
 

@@ -195,11 +195,12 @@ ${packFunction('packB', nr)}
   ;; C[m×n] (row stride ldc elements) = act(A[m×k]·B[k×n] + bias). A(i, k) is at a + 4·(i·rsA + k·csA), B(k, j) at
   ;; b + 4·(k·rsB + j·csB). biasMode: 0 none, 1 one value per column (bias[j]), 2 one value for all (bias[0]).
   ;; act: 0 linear, 1 relu, 2 relu6, 3 leaky relu with alpha. scratch: scratchBytes(m, n, k) bytes, 16-aligned.
-  ;; Every element of C is written (C is never read before it is written), whatever k is, 0 included.
+  ;; accumulate 0: every element of C is written (C is never read before it is written), whatever k is, 0
+  ;; included; accumulate 1: C += A·B (+ bias), the product added to C's values (a gradient summed over uses).
   (func (export "gemm") (param $m i32) (param $n i32) (param $k i32)
     (param $a i32) (param $rsA i32) (param $csA i32) (param $b i32) (param $rsB i32) (param $csB i32)
     (param $c i32) (param $ldc i32) (param $bias i32) (param $biasMode i32) (param $actKind i32) (param $alphaValue f32)
-    (param $scratch i32)
+    (param $scratch i32) (param $accumulate i32)
     (local $tile i32) (local $biasBuf i32) (local $packB i32) (local $packA i32)
     (local $jc i32) (local $nc i32) (local $pc i32) (local $kc i32) (local $ic i32) (local $mc i32) (local $jr i32) (local $ir i32)
     (local $mode i32) (local $j i32) (local $cp i32) (local $rows i32) (local $cols i32) (local $ldcB i32)
@@ -234,7 +235,7 @@ ${packFunction('packB', nr)}
         (call $packB (local.get $packB) (i32.add (local.get $b) (i32.add (i32.mul (local.get $pc) (local.get $rsB)) (i32.mul (local.get $jc) (local.get $csB))))
           (local.get $csB) (local.get $rsB) (local.get $nc) (local.get $kc))
         (local.set $mode (i32.or
-          (select (i32.const 1) (select (i32.const 2) (i32.const 0) (local.get $biasMode)) (local.get $pc))
+          (select (i32.const 1) (i32.or (select (i32.const 2) (i32.const 0) (local.get $biasMode)) (select (i32.const 1) (i32.const 0) (local.get $accumulate))) (local.get $pc))
           (select (i32.const 4) (i32.const 0) (i32.and (i32.ge_u (i32.add (local.get $pc) (local.get $kc)) (local.get $k)) (i32.ne (local.get $actKind) (i32.const 0))))))
         (local.set $ic (i32.const 0))
         (loop $icl
