@@ -1,17 +1,18 @@
 // Generator of the WebAssembly text for our elementwise transcendental kernels, tanh and exp, four float32
-// lanes at a time, run at build time by scripts/build-wasm.mjs. A generator because both share one exp core
+// lanes at a time, run at build time by scripts/build-wasm.mjs. Its pieces (the four-lane exp core, tanh's body,
+// the map loop) are exported for the other generators: one copy of each. A generator because both share one exp core
 // and one loop shape (whole vectors, then a padded vector for the tail, one copy of the body). Only float32
 // mul/add/sub/div, no fused operations: the same bits on every machine and thread. (V8 folds the constants
 // back into every use and rebuilds each vector constant there, three instructions apiece; with that, tanh
 // runs at ~0.3 Gelem/s here, 3× tfjs's scalar tanhf.)
 
-const f4 = (v) => `(v128.const f32x4 ${v} ${v} ${v} ${v})`;
-const i4 = (v) => `(v128.const i32x4 ${v} ${v} ${v} ${v})`;
-const get = (name) => `(local.get $${name})`;
-const set = (name, value) => `(local.set $${name} ${value})`;
-const mul = (a, b) => `(f32x4.mul ${a} ${b})`;
-const add = (a, b) => `(f32x4.add ${a} ${b})`;
-const sub = (a, b) => `(f32x4.sub ${a} ${b})`;
+export const f4 = (v) => `(v128.const f32x4 ${v} ${v} ${v} ${v})`;
+export const i4 = (v) => `(v128.const i32x4 ${v} ${v} ${v} ${v})`;
+export const get = (name) => `(local.get $${name})`;
+export const set = (name, value) => `(local.set $${name} ${value})`;
+export const mul = (a, b) => `(f32x4.mul ${a} ${b})`;
+export const add = (a, b) => `(f32x4.add ${a} ${b})`;
+export const sub = (a, b) => `(f32x4.sub ${a} ${b})`;
 
 // exp(r) for |r| ≤ ln2/2: its Taylor polynomial of degree 7 (truncation < 4e-9, 0.06 ulp), highest first.
 const kExpPoly = ['0x1.a01a02p-13', '0x1.6c16c2p-10', '0x1.111112p-7', '0x1.555556p-5', '0x1.555556p-3', '0.5', '1', '1'];
@@ -24,17 +25,17 @@ const kLn2Hi = '0x1.62e4p-1';
 const kLn2Lo = '0x1.7f7d1cp-20';
 
 /** Constants as locals: name → literal. */
-function constants(entries) {
+export function constants(entries) {
   return {
     decl: entries.map(([name]) => `(local $${name} v128)`).join(' '),
     init: entries.map(([name, value]) => set(name, value)).join('\n    '),
   };
 }
 
-const polyConstants = (prefix, coefficients) => coefficients.map((c, i) => [`${prefix}${i}`, f4(c)]);
+export const polyConstants = (prefix, coefficients) => coefficients.map((c, i) => [`${prefix}${i}`, f4(c)]);
 
 /** Horner: p = c0; p = p·x + c_i … into local `out`. */
-function horner(out, prefix, count, x) {
+export function horner(out, prefix, count, x) {
   const lines = [set(out, get(`${prefix}0`))];
   for (let i = 1; i < count; i++) lines.push(set(out, add(mul(get(out), get(x)), get(`${prefix}${i}`))));
   return lines;
@@ -45,7 +46,7 @@ function horner(out, prefix, count, x) {
  * e = p(r)·2^⌊n/2⌋·2^(n − ⌊n/2⌋). Two power-of-two factors keep each one normal from 2⁻⁷⁵ to 2⁶⁴, so results
  * below 2⁻¹²⁶ round once into the subnormals (or to 0) and results above the float32 range become +∞.
  */
-function expCore(y) {
+export function expCore(y) {
   const pow2 = (k) => `(i32x4.shl (i32x4.add ${k} ${i4(127)}) (i32.const 23))`;
   return [
     set('n', `(f32x4.nearest ${mul(get(y), get('log2e'))})`),
@@ -57,14 +58,14 @@ function expCore(y) {
   ];
 }
 
-const expLocals = '(local $n v128) (local $r v128) (local $e v128) (local $k v128) (local $k1 v128)';
-const expConstants = [['log2e', f4(kLog2e)], ['ln2hi', f4(kLn2Hi)], ['ln2lo', f4(kLn2Lo)], ...polyConstants('ep', kExpPoly)];
+export const expLocals = '(local $n v128) (local $r v128) (local $e v128) (local $k v128) (local $k1 v128)';
+export const expConstants = [['log2e', f4(kLog2e)], ['ln2hi', f4(kLn2Hi)], ['ln2lo', f4(kLn2Lo)], ...polyConstants('ep', kExpPoly)];
 
 /**
  * An exported map out[i] = f(x[i]), i < count (out may be x): whole vectors, then the last count mod 4 through
  * one zero-padded vector, with a single copy of the body.
  */
-function mapFunction(name, { locals, consts, body, result }) {
+export function mapFunction(name, { locals, consts, body, result }) {
   const c = constants(consts);
   const lane = (i) => `(if (i32.gt_u ${get('rem')} (i32.const ${i})) (then `;
   return `
@@ -100,7 +101,7 @@ function mapFunction(name, { locals, consts, body, result }) {
 //   |x| ≥ 0.55:  (1 − e)/(1 + e), e = exp(−2|x|) ≤ 1/3 within 1.5 ulps; e's error reaches the result scaled by
 //                2e/(1 − e²) ≤ 0.75, plus three roundings: ≤ 2.6 ulps.
 // |x| is clamped at 9.1 (tanh is 1.0f from there), the sign copied back from x (tanh(−0) = −0); NaN stays NaN.
-const tanh = {
+export const tanh = {
   locals: `(local $ax v128) (local $s v128) (local $p v128) (local $y v128) ${expLocals}`,
   consts: [...expConstants, ...polyConstants('tp', kTanhPoly), ['sign', i4('0x80000000')], ['clamp', f4('9.1')], ['split', f4('0.55')], ['one', f4('1')], ['m2', f4('-2')]],
   body: [
@@ -118,7 +119,7 @@ const tanh = {
 // exp, within 2 ulps where the result is normal: the polynomial (≤ 1 ulp with its Horner roundings) and r's
 // one rounding (|r| ≤ 0.35, so ≤ 0.35 ulp in exp(r)); the powers of two are exact. x is clamped to
 // [−104, 88.75] (beyond: 0 and +∞, as exp gives in float32); NaN stays NaN.
-const exp = {
+export const exp = {
   locals: `(local $y v128) ${expLocals}`,
   consts: [...expConstants, ['lo', f4('-104')], ['hi', f4('88.75')]],
   body: [set('y', `(f32x4.min (f32x4.max ${get('v')} ${get('lo')}) ${get('hi')})`), ...expCore('y')],
