@@ -11,7 +11,7 @@ import { loadavg } from 'node:os';
 import { loadConfigFile } from '../src/api/train.js';
 import { DataOrder } from '../src/train/data-order.js';
 import { checkDataSet, loadModelModule, modelModuleUrl } from '../src/models/model-module.js';
-import { batchTensors } from '../src/train/replica.js';
+import { batchTensors } from '../src/train/tfjs-replica.js';
 import { initTf, tf, tfl } from '../src/tfjs/tf.js';
 import { registerWasmKernels } from '../src/tfjs/register.js';
 import type * as TF from '@tensorflow/tfjs-core';

@@ -116,7 +116,7 @@ async function main(): Promise<void> {
       if (step % kCheckEvery === 0) {
         await trainer.evaluate();
         await trainer.saveCheckpoint(join(args.out, 'soak.safetensors'));
-        trainer.sample(2);
+        await trainer.sample(2);
       }
       if (step % args.every === 0) await record();
     }

@@ -1,6 +1,7 @@
 // Bad input: each case throws before any thread starts, with a message naming the key and the value.
 import { expect } from 'chai';
 import { createOptimizer, type OptimizerOptions } from '../src/index.js';
+import { expectReject } from './reference.js';
 
 const params = { 'dense/kernel': new Float32Array(8), 'dense/bias': new Float32Array(2) };
 
@@ -79,13 +80,3 @@ describe('bad options', () => {
   });
 });
 
-async function expectReject(p: Promise<unknown>, message: RegExp): Promise<void> {
-  let error: Error | undefined;
-  try {
-    await p;
-  } catch (err) {
-    error = err as Error;
-  }
-  expect(error, `expected a rejection matching ${message}`).to.be.instanceOf(Error);
-  expect(error!.message).to.match(message);
-}

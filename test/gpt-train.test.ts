@@ -13,6 +13,7 @@ import { checkDataSet, type TokenWindows } from '../src/models/model-module.js';
 import * as gpt from '../src/models/gpt.js';
 import { loadAddresses } from '../src/models/sotu.js';
 import { tinyGptConfig } from './fixtures/tiny-config.js';
+import { expectReject } from './reference.js';
 
 
 function bits(record: Record<string, Float32Array>): Buffer[] {
@@ -173,10 +174,10 @@ describe('gpt: bad input gives one-line errors', function () {
       const path = join(dir, 'c.safetensors');
       await trainer.step(); // a checkpoint holds the lr of the last step taken
       await trainer.saveCheckpoint(path);
-      expect(() => trainer.sample(1, 0, { prompt: 'naïve Ω' })).to.throw(/^gpt: the prompt has the character "[ïΩ]" \(at \d\), which is not in the vocabulary of \d+ characters$/);
-      expect(() => trainer.sample(1, 0, { prompt: '' })).to.throw('gpt: the prompt is empty (give at least one character, or no prompt to start a new address)');
-      expect(() => trainer.sample(1, 0, { temperature: -1 })).to.throw('gpt: sample temperature must be a finite number ≥ 0, got -1');
-      expect(() => trainer.sample(1, 0, { tokens: 0 })).to.throw('gpt: sample tokens must be a positive integer, got 0');
+      await expectReject(trainer.sample(1, 0, { prompt: 'naïve Ω' }), /^gpt: the prompt has the character "[ïΩ]" \(at \d\), which is not in the vocabulary of \d+ characters$/);
+      await expectReject(trainer.sample(1, 0, { prompt: '' }), 'gpt: the prompt is empty (give at least one character, or no prompt to start a new address)');
+      await expectReject(trainer.sample(1, 0, { temperature: -1 }), 'gpt: sample temperature must be a finite number ≥ 0, got -1');
+      await expectReject(trainer.sample(1, 0, { tokens: 0 }), 'gpt: sample tokens must be a positive integer, got 0');
       let err: Error | null = null;
       await sampleFromCheckpoint({ source: path, prompt: 'Ω' }).catch((e: Error) => (err = e));
       expect(err!.message).to.match(/^gpt: the prompt has the character "Ω" \(at 0\), which is not in the vocabulary of \d+ characters$/);

@@ -21,7 +21,7 @@ describe('tfjs tensors do not leak', function () {
         expect(before.every((i) => i.numTensors > 0)).to.equal(true);
         for (let k = 0; k < 10; k++) await trainer.step();
         await trainer.evaluate();
-        trainer.sample(3);
+        await trainer.sample(3);
         const after = await trainer.replicaInfo();
         expect(after.map((i) => [i.threadId, i.numTensors])).to.deep.equal(before.map((i) => [i.threadId, i.numTensors]));
         expect(tf.memory().numTensors).to.equal(mainBefore);
@@ -46,7 +46,7 @@ describe('tfjs tensors do not leak', function () {
         await trainer.step();
         if (trainer.globalStep % 250 === 0) {
           await trainer.evaluate();
-          expect(trainer.sample(1, trainer.globalStep, { tokens: 5 })[0]).to.have.length(5);
+          expect((await trainer.sample(1, trainer.globalStep, { tokens: 5 }))[0]).to.have.length(5);
         }
       }
       const after = await trainer.replicaInfo();

@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 // A float64 reference of every convention, written from each framework's own formula (not from the kernel's
 // folded scalars), with float32 storage: after each step p, m, v and v_max are rounded to float32 exactly as
 // the optimizer stores them. What remains between the two is intermediate rounding, a few float32 ulps.
@@ -168,4 +169,18 @@ export function randomArray(n: number, next: () => number, scale = 1): Float32Ar
 export function freshSeed(): number {
   const fromEnv = process.env.SHARDTRAIN_SEED;
   return fromEnv ? Number(fromEnv) : (Math.random() * 2 ** 31) >>> 0;
+}
+
+/** `p` rejects with an Error whose message matches `message` (a RegExp, or an exact string). */
+export async function expectReject(p: Promise<unknown>, message: RegExp | string): Promise<Error> {
+  let error: Error | undefined;
+  try {
+    await p;
+  } catch (err) {
+    error = err as Error;
+  }
+  expect(error, `expected a rejection matching ${message}`).to.be.instanceOf(Error);
+  if (typeof message === 'string') expect(error!.message).to.equal(message);
+  else expect(error!.message).to.match(message);
+  return error!;
 }

@@ -11,7 +11,7 @@ import { StepTimeoutError, Trainer, type TrainConfigInput } from '../src/index.j
 import { checkpointMetadata, readCheckpointHeader } from '../src/api/checkpoint.js';
 import { parseConfig } from '../src/api/train.js';
 import { describeTask } from '../src/parallel/worker-protocol.js';
-import { withHeapHint } from '../src/train/replica.js';
+import { withHeapHint } from '../src/train/tfjs-replica.js';
 import { exampleAt, faultConfig, osThreads, runCli, tempFiles } from './fixtures/fault-run.js';
 import { checkpointFileName } from '../src/train/checkpoint-store.js';
 

@@ -73,7 +73,7 @@ describe('Trainer: data-parallel replicas', function () {
       const uniform = Math.log(vocabulary(loadNames()).length);
       expect(before).to.be.above(uniform - 0.5);
       expect(after).to.be.below(0.75 * uniform); // ln 28 ≈ 3.33; a bigram model gets ≈ 2.45
-      expect(trainer.sample(5)).to.have.length(5);
+      expect(await trainer.sample(5)).to.have.length(5);
     } finally {
       await trainer.close();
     }

@@ -3,7 +3,7 @@
 // held, and which of those give a non-finite loss or gradient on their own (one forward + backward each).
 
 import type { DataSet, LayersModel, ModelModule } from '../models/model-module.js';
-import { batchTensors } from './replica.js';
+import { batchTensors } from './tfjs-replica.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { tf } from '../tfjs/tf.js';
 

@@ -141,7 +141,7 @@ async function trainInRunDir(trainer: Trainer, lock: RunLock, options: RunOption
     const total = c.steps;
     log(
       `shardtrain: ${trainer.tensors.length} tensors, ${trainer.optimizer.layout.totalSize} params, ${trainer.counts.train} training / ${trainer.counts.eval} held-out examples; ` +
-        `${trainer.threads} threads, ${trainer.replicas} replicas × ${c.batchSize / trainer.replicas} examples${c.accumulateSteps > 1 ? ` (${c.accumulateSteps} micro-batches)` : ''}, backend ${trainer.backend}; run dir ${out}` +
+        `${trainer.threads} threads, ${trainer.replicas} replicas × ${c.batchSize / trainer.replicas} examples${c.accumulateSteps > 1 ? ` (${c.accumulateSteps} micro-batches)` : ''}, ${trainer.engine.description}; run dir ${out}` +
         (startStep > 0 ? `; resumed at step ${startStep}` : ''),
     );
 
@@ -195,7 +195,7 @@ async function trainInRunDir(trainer: Trainer, lock: RunLock, options: RunOption
         const evalLoss = await evaluate();
         if (bar) process.stderr.write(`\r\x1b[K`);
         log(`step ${r.step}: held-out loss ${evalLoss.toFixed(4)}`);
-        const samples = trainer.sample(1, c.seed, { tokens: kEvalSampleTokens });
+        const samples = await trainer.sample(1, c.seed, { tokens: kEvalSampleTokens });
         if (samples.length > 0) log(formatSamples(samples));
       }
     }
@@ -211,7 +211,7 @@ async function trainInRunDir(trainer: Trainer, lock: RunLock, options: RunOption
       return { out, step: trainer.globalStep, trainLoss: last.loss, evalLoss: Number.NaN, samples: [], interrupted, samplesPerSec };
     }
     const evalLoss = await evaluate();
-    const samples = trainer.sample();
+    const samples = await trainer.sample();
     const metrics = readMetrics(metricsPath, Number.POSITIVE_INFINITY) as Array<{ step: number; loss?: number; evalLoss?: number }>;
     const points: CurvePoint[] = metrics.flatMap((m) => [
       ...(m.loss !== undefined ? [{ step: m.step, loss: m.loss, series: 'train (batch)' }] : []),

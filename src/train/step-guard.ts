@@ -1,16 +1,18 @@
-// Watching the replica tasks of one step, so that no worker can hang or silently break a run:
-//   - a small shared table in which each replica task writes the id of the thread running it (so a thread
-//     that dies, or never answers, can be named: piscina reports neither);
-//   - an optional deadline (stepTimeoutSec) after which the step fails, naming the replicas that have not
+// Watching the gradient tasks of one step, so that no worker can hang or silently break a run:
+//   - a small shared table in which each task writes the id of the thread running it (so a thread that dies,
+//     or never answers, can be named: piscina reports neither);
+//   - an optional deadline (stepTimeoutSec) after which the step fails, naming the tasks that have not
 //     answered; the caller then destroys the pool, which terminates even a thread stuck in an endless loop.
+//   - a hook called as soon as one task fails (before the others settle): an engine whose tasks wait for each
+//     other (a team at a barrier) uses it to release the others.
 
 import { threadId } from 'node:worker_threads';
 import { WorkerDiedError } from '../parallel/pool.js';
 
-/** Worker side: record that this thread started replica `replica`'s task of the current step. */
-export function markReplicaStarted(table: SharedArrayBuffer, replica: number): void {
+/** Worker side: record that this thread started task `task` of the current step. */
+export function markTaskStarted(table: SharedArrayBuffer, task: number): void {
   // Diagnostic only (read after a failure or a timeout): atomicity is all that is needed, no ordering.
-  Atomics.store(new Int32Array(table), replica, threadId);
+  Atomics.store(new Int32Array(table), task, threadId);
 }
 
 /** `replica 1, step 7`: how errors name a replica task (step is 1-based, as in the logs). */
@@ -18,19 +20,24 @@ export function replicaLabel(replica: number, step: number): string {
   return `replica ${replica}, step ${step}`;
 }
 
+/** A task as the guard sees it: who it is in messages (`replica 1`, `replica 0, thread 2 of 2`). */
+export interface GuardedTask {
+  readonly who: string;
+}
+
 export class StepGuard {
-  /** Int32 per replica: thread id running its task this step, 0 while not started. */
+  /** Int32 per task: thread id running it this step, 0 while not started. */
   readonly table: SharedArrayBuffer;
   readonly #threads: Int32Array;
 
   constructor(
-    readonly replicas: number,
+    readonly tasks: number,
     /** Milliseconds, or undefined for no deadline. */
     readonly timeoutMs: number | undefined,
     /** Extra words for a thread that died (e.g. the heap limit in force). */
     readonly deathHint = '',
   ) {
-    this.table = new SharedArrayBuffer(4 * replicas);
+    this.table = new SharedArrayBuffer(4 * tasks);
     this.#threads = new Int32Array(this.table);
   }
 
@@ -40,26 +47,33 @@ export class StepGuard {
   }
 
   /**
-   * Run one task per replica (`run(r)`) and wait for all of them (no task may still be writing its gradient
-   * slot when the caller hears of a failure). Rejects with a one-line error naming thread, replica and step.
+   * Run every task (`run(task, index)`; index i writes slot i of the table) and wait for all of them (no task
+   * may still be writing its gradient slot when the caller hears of a failure). Rejects with a one-line error
+   * naming thread, task and step. `onFailure` runs once, at the first failure, while the others still run.
    */
-  async all<T>(step: number, run: (replica: number) => Promise<T>): Promise<T[]> {
+  async all<T, K extends GuardedTask>(step: number, tasks: readonly K[], run: (task: K, index: number) => Promise<T>, onFailure?: () => void): Promise<T[]> {
+    if (tasks.length > this.tasks) throw new RangeError(`step guard: ${tasks.length} tasks, table for ${this.tasks}`);
     this.#threads.fill(0); // before the tasks are posted: the post orders this write before theirs
-    const runs = Array.from({ length: this.replicas }, (_, r) =>
-      run(r).catch((err: unknown) => {
-        throw err instanceof WorkerDiedError ? this.#died(r, step, err) : err;
+    let failed = false;
+    const runs = tasks.map((task, i) =>
+      run(task, i).catch((err: unknown) => {
+        if (!failed) {
+          failed = true;
+          onFailure?.();
+        }
+        throw err instanceof WorkerDiedError ? this.#died(task, i, step, err) : err;
       }),
     );
-    return withDeadline(runs, this.timeoutMs, (missing) => this.#timedOut(step, missing));
+    return withDeadline(runs, this.timeoutMs, (missing) => this.#timedOut(step, missing.map((i) => [tasks[i], i] as const)));
   }
 
-  #died(r: number, step: number, err: WorkerDiedError): Error {
+  #died(task: GuardedTask, i: number, step: number, err: WorkerDiedError): Error {
     const cause = err.cause instanceof Error ? err.cause.message : String(err.cause);
-    return new Error(`${this.#thread(r, 'a worker thread (before the task started)')} died running ${replicaLabel(r, step)}: ${cause}${this.deathHint}`, { cause: err });
+    return new Error(`${this.#thread(i, 'a worker thread (before the task started)')} died running ${task.who}, step ${step}: ${cause}${this.deathHint}`, { cause: err });
   }
 
-  #timedOut(step: number, missing: readonly number[]): string {
-    const who = missing.map((r) => `replica ${r} (${this.#thread(r, 'not started')})`);
+  #timedOut(step: number, missing: readonly (readonly [GuardedTask, number])[]): string {
+    const who = missing.map(([task, i]) => `${task.who} (${this.#thread(i, 'not started')})`);
     return `step ${step}: no answer within ${(this.timeoutMs ?? 0) / 1000} s (stepTimeoutSec) from ${who.join(', ')}; the worker threads were stopped`;
   }
 }

@@ -1,8 +1,8 @@
 // The coordinator. It owns the global step (through the optimizer), the schedule and the exclusion rules
 // (optimizer options), and the data order (seed + step); it drives R replicas that live in the optimizer's
-// pool threads (replica.ts, loaded as a worker extension). One step:
-//   1. R replica tasks in parallel: load params from shared memory, loss + gradients on micro-batch slice r
-//      (k accumulation micro-batches each), write gradient slot r;
+// pool threads through an engine (engine.ts: the built-in models' own, or tfjs). One step:
+//   1. the engine's tasks in parallel: each replica loads the params from shared memory, computes loss and
+//      gradients on its micro-batch slice r (k accumulation micro-batches), writes gradient slot r;
 //   2. opt.step(): each thread reduces its shard across the R slots in a fixed order (÷ R) and applies AdamW.
 // The params are then visible to every replica for the next step.
 
@@ -11,19 +11,16 @@ import type { TensorSpec } from '../memory/layout.js';
 import { stateNamesFor, type StateName } from '../memory/shard-states.js';
 import { createOptimizer, type ShardedAdamW } from '../parallel/optimizer.js';
 import { settleAll } from '../parallel/settle.js';
-import type * as TF from '@tensorflow/tfjs-core';
-import { tf, type BackendName } from '../tfjs/tf.js';
 import { checkCheckpointTensors, checkpointMetadata, readCheckpointInto, writeCheckpoint, type CheckpointHeader } from './checkpoint.js';
 import { verifyCheckpointFile, type VerifiedCheckpoint } from './checkpoint-store.js';
 import { optimizerOptionsFromConfig, parseConfig, ConfigError, type TrainConfig, type TrainConfigInput } from './config.js';
 import { DataOrder, type DataPosition } from './data-order.js';
-import { startModel, tokensPerExample, type DataSet, type LayersModel, type ModelModule, type SampleContext } from '../models/model-module.js';
-import { describeNonFinite, exampleIsFinite, type NonFiniteReport } from './non-finite.js';
-import type { EvalPart, ReplicaInfo, ReplicaInit, ReplicaTask } from './replica.js';
-import { replicaLabel, StepGuard, StepTimeoutError, withDeadline } from './step-guard.js';
+import type { Engine, EvalPart, SampleOptions, ThreadInfo } from './engine.js';
+import { createEngine, engineTaskCount } from './engines.js';
+import { describeNonFinite, type NonFiniteReport } from './non-finite.js';
+import { StepGuard, StepTimeoutError, withDeadline } from './step-guard.js';
 
-const kReplicaExtension = 'shardtrain.replica';
-const replicaModule = new URL('./replica.js', import.meta.url).href;
+const kEngineExtension = 'shardtrain.engine';
 
 export interface TrainerOptions {
   /** A training config (as in config/*.json); validated, defaults filled in. */
@@ -67,42 +64,24 @@ export class Trainer {
   readonly tensors: readonly TensorSpec[];
   readonly threads: number;
   readonly replicas: number;
-  readonly backend: BackendName;
+  /** What computes the gradients (train/engine.ts): the built-in models' own engine, or tfjs. */
+  readonly engine: Engine;
   readonly optimizer: ShardedAdamW;
   readonly counts: { readonly train: number; readonly eval: number };
-  readonly #module: ModelModule;
-  readonly #model: LayersModel;
-  readonly #data: DataSet;
   readonly #order: DataOrder;
   readonly #guard: StepGuard;
   readonly #skips: SkipCounters;
 
-  private constructor(init: {
-    config: TrainConfig;
-    tensors: TensorSpec[];
-    threads: number;
-    replicas: number;
-    backend: BackendName;
-    optimizer: ShardedAdamW;
-    module: ModelModule;
-    model: LayersModel;
-    data: DataSet;
-    counts: { readonly train: number; readonly eval: number };
-    guard: StepGuard;
-    skips: SkipCounters;
-  }) {
+  private constructor(init: { config: TrainConfig; threads: number; replicas: number; engine: Engine; optimizer: ShardedAdamW; guard: StepGuard; skips: SkipCounters }) {
     this.config = init.config;
-    this.tensors = init.tensors;
     this.threads = init.threads;
     this.replicas = init.replicas;
-    this.backend = init.backend;
+    this.engine = init.engine;
+    this.tensors = init.engine.tensors;
+    this.counts = init.engine.counts;
     this.optimizer = init.optimizer;
-    this.#module = init.module;
-    this.#model = init.model;
-    this.#data = init.data;
     this.#guard = init.guard;
     this.#skips = init.skips;
-    this.counts = init.counts;
     this.#order = new DataOrder(this.counts.train, init.config.batchSize, init.config.seed);
   }
 
@@ -123,42 +102,36 @@ export class Trainer {
     const startStep = meta?.step ?? 0;
     const skips = meta ? skipCounters(meta.data, header!.path) : { skipped: 0, consecutive: 0 };
 
-    const started = await startModel({ module: config.model.module, options: config.model.options, seed: config.seed, backend: config.backend });
-    const { backend, tensors, model } = started;
-    const optimizerOptions = optimizerOptionsFromConfig(config);
-    if (header) checkCheckpointTensors(header, tensors, stateNamesFor(optimizerOptions.amsgrad === true));
-
     const guard = new StepGuard(
-      replicas,
+      engineTaskCount(config, replicas, threads),
       config.stepTimeoutSec === undefined ? undefined : config.stepTimeoutSec * 1000,
       config.workerMemoryMb === undefined ? '' : ` (workerMemoryMb ${config.workerMemoryMb})`,
     );
-    const replicaInit: ReplicaInit = {
-      moduleUrl: started.url,
-      modelOptions: config.model.options,
-      seed: config.seed,
-      backend,
-      tensors,
-      globalBatch: config.batchSize,
-      replicas,
-      accumulateSteps: config.accumulateSteps,
-      evalBatch: config.evalBatch,
-      threadTable: guard.table,
-    };
-    const optimizer = await createOptimizer({
-      ...optimizerOptions,
-      params: tensors.map((t, i) => [t.name, model.trainableWeights[i].read().dataSync() as Float32Array] as const),
-      threads,
-      gradSlots: replicas,
-      startStep,
-      workerExtensions: { [kReplicaExtension]: { module: replicaModule, data: replicaInit } },
-    });
-    if (header) readCheckpointInto(header, tensors, Object.fromEntries(optimizer.stateNames.map((s) => [s, optimizer.stateViews(s)])));
-    const trainer = new Trainer({ config, tensors, threads, replicas, backend, optimizer, module: started.module, model, data: started.data, counts: started.counts, guard, skips });
+    const engine = await createEngine({ config, replicas, threads, threadTable: guard.table, where });
+    const { tensors } = engine;
+    const optimizerOptions = optimizerOptionsFromConfig(config);
+    let optimizer: ShardedAdamW;
     try {
-      // Every thread loads the model now (one task each: piscina gives a busy thread no second task), so a
+      if (header) checkCheckpointTensors(header, tensors, stateNamesFor(optimizerOptions.amsgrad === true));
+      const initial = engine.initialValues();
+      optimizer = await createOptimizer({
+        ...optimizerOptions,
+        params: tensors.map((t, i) => [t.name, initial[i]] as const),
+        threads,
+        gradSlots: replicas,
+        startStep,
+        workerExtensions: { [kEngineExtension]: engine.extension },
+      });
+    } catch (err) {
+      await engine.close();
+      throw err;
+    }
+    if (header) readCheckpointInto(header, tensors, Object.fromEntries(optimizer.stateNames.map((s) => [s, optimizer.stateViews(s)])));
+    const trainer = new Trainer({ config, threads, replicas, engine, optimizer, guard, skips });
+    try {
+      // Every thread loads the engine now (one task each: piscina gives a busy thread no second task), so a
       // broken model module fails here and the first step's deadline does not include the start-up.
-      await settleAll(Array.from({ length: threads }, () => trainer.#run({ op: 'info' }, 'loading the model module')));
+      await settleAll(Array.from({ length: threads }, () => trainer.#run(engine.infoTask(), 'loading the model module')));
     } catch (err) {
       await trainer.close();
       throw err;
@@ -185,8 +158,13 @@ export class Trainer {
     return this.#order.position(this.batchIndex);
   }
 
-  #run<T>(payload: ReplicaTask, label: string): Promise<T> {
-    return this.optimizer.pool.run<T>({ kind: 'ext', extension: kReplicaExtension, payload, label });
+  /** The engine's worker backend in words (kept for callers of 0.1: `engine shardtrain`, `engine tfjs (backend wasm)`). */
+  get backend(): string {
+    return this.engine.description;
+  }
+
+  #run<T>(payload: unknown, label: string): Promise<T> {
+    return this.optimizer.pool.run<T>({ kind: 'ext', extension: kEngineExtension, payload, label });
   }
 
   /**
@@ -196,9 +174,11 @@ export class Trainer {
   async step(): Promise<TrainStepResult> {
     const step = this.globalStep + 1;
     const batch = this.batchIndex;
+    const tasks = this.engine.gradTasks(batch, step);
     let losses: number[];
     try {
-      losses = await this.#guard.all(step, (replica) => this.#run<number>({ op: 'grad', batch, replica }, replicaLabel(replica, step)));
+      const results = await this.#guard.all(step, tasks, (t) => this.#run<unknown>(t.payload, t.label), () => this.engine.abandon?.());
+      losses = this.engine.replicaLosses(results);
     } catch (err) {
       // A thread may be stuck for good; destroying the pool is the only way to stop it.
       if (err instanceof StepTimeoutError) await this.close();
@@ -213,7 +193,7 @@ export class Trainer {
       this.#skips.consecutive = 0;
       return { step: r.step, loss, lr: r.lr, gradNorm: r.gradNorm, batch, skipped: false, skippedTotal: this.#skips.skipped, nonFinite: null };
     }
-    const report = this.#nonFiniteReport(step, batch, losses);
+    const report = await this.#nonFiniteReport(step, batch, losses);
     const o = this.config.optimizer;
     if (o.onNonFinite === 'throw') throw new Error(`non-finite loss or gradient at ${describeNonFinite(report)}; the step was not applied (optimizer.onNonFinite "skip" skips such steps)`);
     this.#skips.skipped++;
@@ -224,29 +204,28 @@ export class Trainer {
     return { step: this.globalStep, loss, lr: this.optimizer.lr, gradNorm: r?.gradNorm ?? Number.NaN, batch, skipped: true, skippedTotal: this.#skips.skipped, nonFinite: report };
   }
 
-  /** Which replicas went non-finite and which of their examples do it alone (main thread, current params). */
-  #nonFiniteReport(step: number, batch: number, losses: readonly number[]): NonFiniteReport {
-    this.#syncModel();
+  /** Which replicas went non-finite and which of their examples do it alone (current params). */
+  async #nonFiniteReport(step: number, batch: number, losses: readonly number[]): Promise<NonFiniteReport> {
     const perReplica = this.config.batchSize / this.replicas;
-    const ctx = { module: this.#module, model: this.#model, data: this.#data };
-    const replicas = losses.flatMap((loss, replica) => {
+    const replicas = [];
+    for (const [replica, loss] of losses.entries()) {
       const tensor = this.optimizer.firstNonFiniteGradient(replica)?.tensor ?? null;
-      if (Number.isFinite(loss) && tensor === null) return [];
+      if (Number.isFinite(loss) && tensor === null) continue;
       const examples = Array.from(this.#order.slice(batch, replica * perReplica, perReplica));
-      return [{ replica, loss, tensor, examples, culprits: examples.filter((i) => !exampleIsFinite(ctx, i)) }];
-    });
+      replicas.push({ replica, loss, tensor, examples, culprits: await this.engine.culprits(this.optimizer.params, examples) });
+    }
     return { step, batch, replicas };
   }
 
   /** Mean loss over the held-out examples, split across the replicas' threads. */
   async evaluate(): Promise<number> {
     const n = this.counts.eval;
-    const parts = this.threads;
-    const runs = Array.from({ length: parts }, (_, k) => this.#run<EvalPart>({ op: 'eval', from: Math.floor((n * k) / parts), to: Math.floor((n * (k + 1)) / parts) }, `evaluation part ${k}/${parts}`));
+    const tasks = this.engine.evalTasks();
+    const runs = tasks.map((t) => this.#run<EvalPart>(t.payload, t.label));
     // stepTimeoutSec for every step's worth of examples a part holds: a forward pass over them costs no
     // more than a step (forward and backward) over as many.
     const c = this.config;
-    const steps = Math.max(1, Math.ceil(Math.ceil(n / parts) / (c.batchSize / this.replicas)));
+    const steps = Math.max(1, Math.ceil(Math.ceil(n / this.threads) / (c.batchSize / this.replicas)));
     const timeoutMs = c.stepTimeoutSec === undefined ? undefined : c.stepTimeoutSec * 1000 * steps;
     let results: EvalPart[];
     try {
@@ -262,24 +241,14 @@ export class Trainer {
     return sum / n;
   }
 
-  /** Copy the current params into this thread's tfjs model. */
-  #syncModel(): void {
-    this.tensors.forEach((t, i) => {
-      const values = this.optimizer.params[t.name].slice();
-      tf.tidy(() => (this.#model.trainableWeights[i].read() as TF.Variable).assign(tf.tensor(values, t.shape as number[], 'float32')));
-    });
-  }
-
-  /** Text samples from the current params (needs the model module's sample()); [] otherwise. */
-  sample(count = this.config.samples, seed = this.config.seed, options: Pick<SampleContext, 'prompt' | 'tokens' | 'temperature'> = {}): string[] {
-    if (!this.#module.sample || count === 0) return [];
-    this.#syncModel();
-    return this.#module.sample({ tf, model: this.#model, count, seed, meta: this.#data.meta, ...options });
+  /** Text samples from the current params ([] when the model cannot sample). */
+  sample(count = this.config.samples, seed = this.config.seed, options: SampleOptions = {}): Promise<string[]> {
+    return this.engine.sample(this.optimizer.params, count, seed, options);
   }
 
   /** Tokens per training example for sequence models (token windows), else null: progress shows tokens/s. */
   get tokensPerExample(): number | null {
-    return tokensPerExample(this.#data.train);
+    return this.engine.tokensPerExample;
   }
 
   /** Copies of the current params (or m, v), by name. */
@@ -313,16 +282,17 @@ export class Trainer {
   }
 
   /**
-   * Backend and live tfjs tensors of every replica thread (one 'info' task per thread, all in flight at once
-   * so that each idle thread takes one), ordered by thread id.
+   * The engine's state on every thread (one 'info' task per thread, all in flight at once so that each idle
+   * thread takes one), ordered by thread id.
    */
-  async replicaInfo(): Promise<ReplicaInfo[]> {
-    const infos = await settleAll(Array.from({ length: this.threads }, () => this.#run<ReplicaInfo>({ op: 'info' }, 'replica info')));
+  async replicaInfo(): Promise<ThreadInfo[]> {
+    const infos = await settleAll(Array.from({ length: this.threads }, () => this.#run<ThreadInfo>(this.engine.infoTask(), 'replica info')));
     return infos.sort((a, b) => a.threadId - b.threadId);
   }
 
   async close(): Promise<void> {
     await this.optimizer.close();
+    await this.engine.close();
   }
 }
 

@@ -12,11 +12,12 @@ import { getHeapStatistics } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import { stampSlot, writeChecked, type SlotWriter } from '../parallel/checked-writes.js';
 import type { ExtensionEnv } from '../parallel/worker-protocol.js';
+import type { ThreadInfo } from './engine.js';
 import { tensorParts, tensorViews, type TensorView } from '../memory/tensor-views.js';
 import { DataOrder, gatherBatch } from './data-order.js';
 import type { TensorSpec } from '../memory/layout.js';
 import { startModel, type DataSet, type ExampleSet, type LayersModel, type ModelModule, type StartedModel } from '../models/model-module.js';
-import { markReplicaStarted } from './step-guard.js';
+import { markTaskStarted } from './step-guard.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { tf, type BackendName } from '../tfjs/tf.js';
 
@@ -31,7 +32,7 @@ export interface ReplicaInit {
   readonly replicas: number;
   readonly accumulateSteps: number;
   readonly evalBatch: number;
-  /** StepGuard's table: each grad task writes its thread id at slot `replica`. */
+  /** StepGuard's table: each grad task writes its thread id at its index (the replica). */
   readonly threadTable: SharedArrayBuffer;
 }
 
@@ -41,15 +42,9 @@ export type ReplicaTask =
   | { readonly op: 'eval'; readonly from: number; readonly to: number }
   | { readonly op: 'info' };
 
-/** What an 'info' task reports: the thread's tfjs backend and live tensors (a leak shows as growth). */
-export interface ReplicaInfo {
+/** What an 'info' task reports: the thread's tfjs backend and live tensors; wasmHeapBytes is the backend's heap (it grows, never shrinks; 0 on cpu). */
+export interface ReplicaInfo extends ThreadInfo {
   readonly backend: BackendName;
-  readonly threadId: number;
-  readonly numTensors: number;
-  readonly numBytes: number;
-  /** This thread's V8 heap in use, and the wasm backend's heap (it grows, never shrinks; 0 on cpu). */
-  readonly heapUsedBytes: number;
-  readonly wasmHeapBytes: number;
 }
 
 /** The memory this thread holds: its JS heap and, on the wasm backend, the backend's linear memory. */
@@ -160,7 +155,7 @@ export class Replica {
    * NaN/Inf as it is copied, so the step need not scan it again); returns the mean loss.
    */
   grad(batch: number, r: number): number {
-    markReplicaStarted(this.#init.threadTable, r);
+    markTaskStarted(this.#init.threadTable, r);
     this.loadParams();
     const k = this.#init.accumulateSteps;
     let checked = true;
