@@ -2,10 +2,13 @@
 // per thread, instantiated once per memory. Each module imports its memory, so an instance over the tfjs wasm
 // backend's own WebAssembly.Memory addresses tensors in place (no copies in or out).
 //
-// Relaxed SIMD (f32x4.relaxed_madd, one fused multiply-add) needs V8's --experimental-wasm-relaxed-simd in Node
-// 20, set before the module is compiled. V8 flags are process-wide, so setting it in any thread covers the
-// worker threads too; each thread still calls enableRelaxedSimd() (idempotent) so that it never depends on
-// which thread loaded first. When the runtime rejects the relaxed binary, the plain one (f32x4.mul + add) runs.
+// Relaxed SIMD (f32x4.relaxed_madd, one fused multiply-add) is on by default from V8 11.4 (Node 22); Node 20's
+// V8 11.3 has it behind --experimental-wasm-relaxed-simd, set before the module is compiled. The flag is set
+// only where the runtime rejects the relaxed binary and its V8 still has the flag: a V8 without it prints
+// "unrecognized flag" on stderr (Node 24, once per thread), noise the one-line error contract forbids. V8
+// flags are process-wide, so setting it in any thread covers the worker threads too; each thread still asks
+// (idempotent) so that it never depends on which thread loaded first. When the runtime rejects the relaxed
+// binary, the plain one (f32x4.mul + add) runs.
 
 import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
@@ -29,10 +32,19 @@ export type ModuleName = keyof typeof kFiles;
 let flagSet = false;
 const compiled = new Map<string, WebAssembly.Module | Error>();
 
-function enableRelaxedSimd(): void {
-  if (flagSet) return;
+/** V8 versions that have relaxed SIMD only behind the experimental flag (9.x through 11.3). */
+export function relaxedSimdNeedsFlag(v8Version = process.versions.v8): boolean {
+  const [major, minor] = v8Version.split('.').map(Number);
+  return major < 11 || (major === 11 && minor < 4);
+}
+
+/** Validate `bytes`, setting V8's relaxed-SIMD flag first only where that V8 needs and knows it. */
+function validateRelaxed(bytes: Uint8Array): boolean {
+  if (WebAssembly.validate(bytes)) return true;
+  if (flagSet || !relaxedSimdNeedsFlag()) return false;
   flagSet = true;
   setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return WebAssembly.validate(bytes);
 }
 
 /** The compiled module, or the reason it cannot run here (kept, so the failure is reported, not retried). */
@@ -40,9 +52,8 @@ export function compileModule(name: ModuleName): WebAssembly.Module | Error {
   let mod = compiled.get(name);
   if (mod === undefined) {
     try {
-      if (name.endsWith('-relaxed')) enableRelaxedSimd();
       const bytes = readFileSync(kFiles[name]);
-      if (!WebAssembly.validate(bytes)) throw new Error(`this runtime rejects ${name}.wasm (WebAssembly SIMD${name.endsWith('-relaxed') ? ' or relaxed SIMD' : ''} missing)`);
+      if (!(name.endsWith('-relaxed') ? validateRelaxed(bytes) : WebAssembly.validate(bytes))) throw new Error(`this runtime rejects ${name}.wasm (WebAssembly SIMD${name.endsWith('-relaxed') ? ' or relaxed SIMD' : ''} missing)`);
       mod = new WebAssembly.Module(bytes);
     } catch (err) {
       mod = err instanceof Error ? err : new Error(String(err));
