@@ -12,12 +12,11 @@ import { readSafetensor, readSafetensorsHeader } from '../src/train/safetensors.
 import { torch as charLmTorch } from '../src/models/char-lm.js';
 import { torch as gptTorch } from '../src/models/gpt.js';
 import { exportToTorch } from '../src/train/torch-export.js';
+import { needTorch, python } from './fixtures/torch.js';
 import { root, spawnCli } from './fixtures/fault-run.js';
 import { tinyConfig, tinyGptConfig } from './fixtures/tiny-config.js';
 import { freshSeed } from './reference.js';
 
-const python = '/usr/bin/python3';
-const hasTorch = spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 const checkScript = join(root, 'scripts/torch/check_export.py');
 
 function py<T>(args: string[]): T {
@@ -47,10 +46,7 @@ describe('export --to torch', function () {
   this.timeout(120000);
   let dir: string;
   before(function () {
-    if (!hasTorch) {
-      console.warn('\n  !!! SKIPPED: the torch export checks need torch in /usr/bin/python3 (apt-get install -y python3-torch; .ci/run does) !!!\n');
-      this.skip();
-    }
+    needTorch(this, 'the torch export checks');
   });
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'shardtrain-torch-'))));
 

@@ -31,7 +31,7 @@ export function initTf(preferred: BackendName = 'wasm'): Promise<BackendName> {
     registerWasmKernels(tf);
     if (preferred === 'wasm') {
       try {
-        if (await tf.setBackend('wasm')) return 'wasm';
+        if (await startWasmQuietly(tf)) return 'wasm';
       } catch {
         // fall through to cpu
       }
@@ -40,4 +40,23 @@ export function initTf(preferred: BackendName = 'wasm'): Promise<BackendName> {
     return 'cpu';
   })();
   return ready;
+}
+
+/**
+ * setBackend('wasm') with emscripten's abort line kept off stderr. tfjs-backend-wasm's module binds its error
+ * printer to console.warn when it is instantiated (here) and prints `Aborted(…)` on a line of its own before it
+ * throws a RuntimeError carrying the same words: the error reaches the caller with them, the line is noise
+ * that breaks the one-line error contract. The printer it binds drops that line and passes every other on.
+ */
+export async function startWasmQuietly(core: Pick<typeof TfCore, "setBackend">): Promise<boolean> {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].startsWith('Aborted(')) return;
+    warn.apply(console, args);
+  };
+  try {
+    return await core.setBackend('wasm');
+  } finally {
+    console.warn = warn;
+  }
 }
