@@ -169,17 +169,42 @@ def mix_seed(seed, salt):
     return h & _M32
 
 
-def permutation(n, seed):
-    p = list(range(n))
-    rand = mulberry32(seed)
-    for i in range(n - 1, 0, -1):
-        j = math.floor(rand() * (i + 1))
-        p[i], p[j] = p[j], p[i]
-    return p
+def _round(r, key):
+    h = (r ^ key) & _M32
+    h = _imul(h ^ (h >> 16), 0x85EBCA6B)
+    h = _imul(h ^ (h >> 13), 0xC2B2AE35)
+    return (h ^ (h >> 16)) & _M32
+
+
+class EpochPermutation:
+    """src/train/data-order.ts EpochPermutation: a 4-round Feistel network over 4^k >= n, cycle-walked into [0, n)."""
+
+    def __init__(self, n, seed):
+        self.n = n
+        bits = 2
+        while 2 ** bits < n:
+            bits += 2
+        self.half = bits // 2
+        self.mask = 2 ** self.half - 1
+        rand = mulberry32(seed)
+        self.keys = [math.floor(rand() * 4294967296) for _ in range(4)]
+
+    def _encrypt(self, x):
+        h = 2 ** self.half
+        l, r = x // h, x % h
+        for key in self.keys:
+            l, r = r, (l ^ (_round(r, key) & self.mask)) & _M32
+        return l * h + r
+
+    def at(self, i):
+        x = self._encrypt(i)
+        while x >= self.n:
+            x = self._encrypt(x)
+        return x
 
 
 class DataOrder:
-    """Epoch e visits the examples in permutation(count, mix_seed(seed, e)); batch t is positions [t·B, (t+1)·B)."""
+    """Epoch e visits the examples in EpochPermutation(count, mix_seed(seed, e)); batch t is positions [t·B, (t+1)·B)."""
 
     def __init__(self, count, global_batch, seed):
         self.count, self.global_batch, self.seed = count, global_batch, seed
@@ -189,12 +214,12 @@ class DataOrder:
         if e not in self._epochs:
             if len(self._epochs) > 2:
                 del self._epochs[min(self._epochs)]
-            self._epochs[e] = permutation(self.count, mix_seed(self.seed, e))
+            self._epochs[e] = EpochPermutation(self.count, mix_seed(self.seed, e))
         return self._epochs[e]
 
     def slice(self, batch, start, length):
         base = batch * self.global_batch + start
-        return [self._epoch((base + i) // self.count)[(base + i) % self.count] for i in range(length)]
+        return [self._epoch((base + i) // self.count).at((base + i) % self.count) for i in range(length)]
 
 
 # ---- schedules of src/optim/schedules.ts (multiplier of the base lr after t completed steps) ----
