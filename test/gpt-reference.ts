@@ -2,6 +2,8 @@
 // LayerNorm, GELU (tanh), causal multi-head attention, the whole forward pass and its mean cross-entropy.
 // Kernels are [in, out] as in the tfjs model; params are keyed by the model's tensor names.
 
+import { refCausalAttention } from './nn-reference-attention.js';
+
 export type RefParams = Record<string, Float64Array>;
 
 export interface RefShape {
@@ -48,33 +50,9 @@ export function refGelu(x: number): number {
  * [h·d, (h+1)·d) of each; position i attends to j ≤ i with softmax(q_i·k_j/√d); then the projection.
  */
 export function refAttention(x: Float64Array, B: number, L: number, C: number, H: number, p: RefParams, prefix: string): Float64Array {
-  const d = C / H;
   const qkv = refLinear(x, B * L, C, p[`${prefix}/qkv/kernel`], p[`${prefix}/qkv/bias`], 3 * C);
-  const y = new Float64Array(B * L * C);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      for (let i = 0; i < L; i++) {
-        const q = (b * L + i) * 3 * C + h * d;
-        const scores = new Float64Array(i + 1);
-        let max = -Infinity;
-        for (let j = 0; j <= i; j++) {
-          const k = (b * L + j) * 3 * C + C + h * d;
-          let s = 0;
-          for (let e = 0; e < d; e++) s += qkv[q + e] * qkv[k + e];
-          scores[j] = s / Math.sqrt(d);
-          max = Math.max(max, scores[j]);
-        }
-        let total = 0;
-        for (let j = 0; j <= i; j++) total += scores[j] = Math.exp(scores[j] - max);
-        for (let e = 0; e < d; e++) {
-          let s = 0;
-          for (let j = 0; j <= i; j++) s += (scores[j] / total) * qkv[(b * L + j) * 3 * C + 2 * C + h * d + e];
-          y[(b * L + i) * C + h * d + e] = s;
-        }
-      }
-    }
-  }
-  return refLinear(y, B * L, C, p[`${prefix}/proj/kernel`], p[`${prefix}/proj/bias`], C);
+  const { out } = refCausalAttention(qkv, { B, T: L, C, heads: H });
+  return refLinear(out, B * L, C, p[`${prefix}/proj/kernel`], p[`${prefix}/proj/bias`], C);
 }
 
 /** Logits [B, L, V] of tokens [B, L]. */

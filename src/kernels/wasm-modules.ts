@@ -25,6 +25,7 @@ const kFiles: Readonly<Record<string, URL>> = Object.freeze({
   ops: new URL('./wasm/ops.wasm', import.meta.url),
   map: new URL('./wasm/map.wasm', import.meta.url),
   binary: new URL('./wasm/binary.wasm', import.meta.url),
+  attention: new URL('./wasm/attention.wasm', import.meta.url),
 });
 
 export type ModuleName = keyof typeof kFiles;

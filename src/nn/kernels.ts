@@ -2,6 +2,7 @@
 // thread that runs them, and where each member's scratch lies in that memory. Layers address their buffers
 // by byte offset (Ptr) in the same memory.
 
+import type { AttentionOps } from '../kernels/attention-ops.js';
 import type { Matmul } from '../kernels/matmul.js';
 import type { Ptr } from './program.js';
 
@@ -9,6 +10,8 @@ export interface Kernels {
   readonly memory: WebAssembly.Memory;
   /** The GEMM over this memory (kernels/matmul.ts). */
   readonly matmul: Matmul;
+  /** Causal attention's softmax rows and softmax backward over this memory (kernels/attention-ops.ts). */
+  readonly attention: AttentionOps;
   /** Byte offset of member `member`'s scratch: `scratchBytes` bytes, 16-byte aligned, its own for the whole step. */
   scratch(member: number): Ptr;
   readonly scratchBytes: number;
