@@ -13,8 +13,8 @@ import { createOptimizer, type ShardedAdamW } from '../parallel/optimizer.js';
 import { settleAll } from '../parallel/settle.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { tf, type BackendName } from '../tfjs/tf.js';
-import { checkCheckpointTensors, checkpointMetadata, readCheckpointInto, writeCheckpoint, type CheckpointHeader } from './checkpoint.js';
-import { verifyCheckpointFile, type VerifiedCheckpoint } from './checkpoint-store.js';
+import { writeCheckpoint } from '../checkpoint/checkpoint.js';
+import { Checkpoint } from '../checkpoint/open.js';
 import { optimizerOptionsFromConfig, parseConfig, ConfigError, type TrainConfig, type TrainConfigInput } from './config.js';
 import { DataOrder, type DataPosition } from './data-order.js';
 import { startModel, tokensPerExample, type DataSet, type LayersModel, type ModelModule, type SampleContext } from '../models/model-module.js';
@@ -32,9 +32,9 @@ export interface TrainerOptions {
   threads?: number;
   /**
    * Continue from this checkpoint file: params, Adam moments and step (the config must build the same model).
-   * A path is verified (header and checksums) first; a VerifiedCheckpoint (verifyCheckpointFile) already was.
+   * A path is opened and verified (header and checksums) first; a Checkpoint already was.
    */
-  resume?: string | VerifiedCheckpoint;
+  resume?: string | Checkpoint;
   /** Where the config came from, for error messages. */
   where?: string;
 }
@@ -118,15 +118,14 @@ export class Trainer {
       throw new ConfigError(`${where}: batchSize ${config.batchSize} is not divisible by replicas × accumulateSteps = ${replicas} × ${config.accumulateSteps}`);
     }
     // A checkpoint is checked (header, checksums, then names and shapes below) before anything is allocated.
-    const header = options.resume === undefined ? null : typeof options.resume === 'string' ? verifyCheckpointFile(options.resume) : options.resume;
-    const meta = header ? checkpointMetadata(header) : null;
-    const startStep = meta?.step ?? 0;
-    const skips = meta ? skipCounters(meta.data, header!.path) : { skipped: 0, consecutive: 0 };
+    const checkpoint = options.resume === undefined ? null : typeof options.resume === 'string' ? Checkpoint.open(options.resume) : options.resume;
+    const startStep = checkpoint?.step ?? 0;
+    const skips = checkpoint ? skipCounters(checkpoint.metadata.data, checkpoint.path) : { skipped: 0, consecutive: 0 };
 
     const started = await startModel({ module: config.model.module, options: config.model.options, seed: config.seed, backend: config.backend });
     const { backend, tensors, model } = started;
     const optimizerOptions = optimizerOptionsFromConfig(config);
-    if (header) checkCheckpointTensors(header, tensors, stateNamesFor(optimizerOptions.amsgrad === true));
+    checkpoint?.check(tensors, stateNamesFor(optimizerOptions.amsgrad === true));
 
     const guard = new StepGuard(
       replicas,
@@ -153,7 +152,7 @@ export class Trainer {
       startStep,
       workerExtensions: { [kReplicaExtension]: { module: replicaModule, data: replicaInit } },
     });
-    if (header) readCheckpointInto(header, tensors, Object.fromEntries(optimizer.stateNames.map((s) => [s, optimizer.stateViews(s)])));
+    checkpoint?.readInto(tensors, Object.fromEntries(optimizer.stateNames.map((s) => [s, optimizer.stateViews(s)])));
     const trainer = new Trainer({ config, tensors, threads, replicas, backend, optimizer, module: started.module, model, data: started.data, counts: started.counts, guard, skips });
     try {
       // Every thread loads the model now (one task each: piscina gives a busy thread no second task), so a
@@ -335,9 +334,4 @@ function skipCounters(data: unknown, path: string): SkipCounters {
     return x;
   };
   return { skipped: count('skippedSteps'), consecutive: count('consecutiveSkips') };
-}
-
-/** The config stored in a checkpoint, validated (for `--resume` without `--config`). */
-export function checkpointConfig(header: CheckpointHeader): TrainConfig {
-  return parseConfig(checkpointMetadata(header).config, `checkpoint ${header.path} (__metadata__.config)`);
 }

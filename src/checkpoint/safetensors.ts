@@ -7,7 +7,7 @@
 
 import { fstatSync, openSync, closeSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { showValue } from './one-line.js';
+import { showValue } from '../util/one-line.js';
 
 /** Header bytes we accept when reading (safetensors itself caps it at 100 MB). */
 const kMaxHeaderBytes = 100_000_000;
