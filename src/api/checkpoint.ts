@@ -5,3 +5,5 @@ export { writeCheckpoint, readCheckpointHeader, checkpointMetadata, verifyCheckp
 export type { CheckpointHeader, CheckpointMetadata, CheckpointStates } from '../checkpoint/checkpoint.js';
 export { verifyCheckpointFile, listCheckpoints, checkpointFileName, resolveCheckpoint } from '../checkpoint/checkpoint-store.js';
 export type { VerifiedCheckpoint, StoredCheckpoint } from '../checkpoint/checkpoint-store.js';
+export { Gpt2Checkpoint, Gpt2ImportError, gpt2TensorName } from '../checkpoint/gpt2-import.js';
+export type { Gpt2Dims, Gpt2Source } from '../checkpoint/gpt2-import.js';
