@@ -27,5 +27,5 @@ export type { NonFiniteReport, NonFiniteReplica } from './train/non-finite.js';
 export { StepTimeoutError } from './train/step-guard.js';
 export { ConfigError } from './train/config.js';
 export type { TrainConfig, TrainConfigInput } from './train/config.js';
-export { CheckpointError } from './train/checkpoint.js';
+export { CheckpointError } from './checkpoint/checkpoint.js';
 export type { ModelModule, DataSet, Examples, TokenWindows, ExampleSet, SampleContext } from './models/model-module.js';

@@ -16,8 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runTraining } from '../src/api/train.js';
-import { kTracePrefix } from '../src/train/checkpoint.js';
-import { checkpointFileName, listCheckpoints, verifyCheckpointFile } from '../src/train/checkpoint-store.js';
+import { kTracePrefix } from '../src/checkpoint/checkpoint.js';
+import { checkpointFileName, listCheckpoints, verifyCheckpointFile } from '../src/checkpoint/checkpoint-store.js';
 import { rng } from './reference.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTraining } from '../src/api/train.js';
-import { checkpointFileName, pruneCheckpoints } from '../src/train/checkpoint-store.js';
+import { checkpointFileName, pruneCheckpoints } from '../src/checkpoint/checkpoint-store.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
 
 const names = (dir: string): string[] => readdirSync(dir).sort();

@@ -19,7 +19,7 @@ import {
   verifyCheckpoint,
   writeCheckpoint,
   type CheckpointMetadata,
-} from '../src/train/checkpoint.js';
+} from '../src/checkpoint/checkpoint.js';
 import type { TensorSpec } from '../src/memory/layout.js';
 import type { StateName } from '../src/memory/shard-states.js';
 import { ConfigError, loadConfigFile, parseConfig } from '../src/train/config.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { checkpointMetadata, readCheckpointHeader } from '../src/api/checkpoint.js';
 import { runTraining } from '../src/api/train.js';
 import { faultConfig, runCli, tempFiles } from './fixtures/fault-run.js';
-import { checkpointFileName, verifyCheckpointFile } from '../src/train/checkpoint-store.js';
+import { checkpointFileName, verifyCheckpointFile } from '../src/checkpoint/checkpoint-store.js';
 
 /** A run far too long to finish during the test; `step N/2000` lines come every 100 steps. */
 const longRun = (over = {}) => faultConfig({}, { steps: 2000, logEvery: 100, ...over });

@@ -13,7 +13,7 @@ import { parseConfig } from '../src/api/train.js';
 import { describeTask } from '../src/parallel/worker-protocol.js';
 import { withHeapHint } from '../src/train/tfjs-replica.js';
 import { exampleAt, faultConfig, osThreads, runCli, tempFiles } from './fixtures/fault-run.js';
-import { checkpointFileName } from '../src/train/checkpoint-store.js';
+import { checkpointFileName } from '../src/checkpoint/checkpoint-store.js';
 
 type Fault = 'throw' | 'exit' | 'oom' | 'spin';
 

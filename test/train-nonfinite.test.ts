@@ -12,7 +12,7 @@ import { Trainer, type TrainConfigInput } from '../src/index.js';
 import { checkpointMetadata, readCheckpointHeader } from '../src/api/checkpoint.js';
 import { runTraining } from '../src/api/train.js';
 import { exampleAt, faultConfig, replicaHolding } from './fixtures/fault-run.js';
-import { checkpointFileName } from '../src/train/checkpoint-store.js';
+import { checkpointFileName } from '../src/checkpoint/checkpoint-store.js';
 
 /** Poisoned example: slot 3 of batch 2, so replica 0; it comes back once per epoch (6 batches). */
 const poisoned = exampleAt(2, 3);

@@ -3,9 +3,11 @@
 import type { Command } from 'commander';
 import { parseNumberList, runCompare, splitList } from '../compare/index.js';
 import { kDefaultConfig } from '../train/run.js';
+import { collect, kSetHelp } from './flags.js';
 
 interface Flags {
   config?: string;
+  set: string[];
   conventions?: string;
   weightDecay?: string;
   normalizedWeightDecay?: string;
@@ -27,6 +29,7 @@ export function registerCompare(program: Command): void {
     .command('compare')
     .description('train the same model once per (weight-decay convention, weight decay, seed) and compare: summary.md/json, loss.svg, heatmap.svg')
     .option('-c, --config <file>', 'training config (JSON); default: the built-in config/char-lm.json')
+    .option('--set <key=value>', kSetHelp, collect, [])
     .option('--conventions <list>', 'comma-separated conventions (default: all: pytorch,keras,bert,l2,mxnet-legacy,paper)')
     .option('--weight-decay <list>', 'comma-separated λ values (default: 0,1e-4,1e-2,1e-1)')
     .option('--normalized-weight-decay <list>', "λ_norm values of Loshchilov & Hutter: λ = λ_norm·√(b/(B·T)) (instead of --weight-decay)")
@@ -44,6 +47,7 @@ export function registerCompare(program: Command): void {
         if (f.config === undefined) process.stdout.write(`shardtrain compare: no --config given: comparing on the built-in default, ${kDefaultConfig}\n`);
         await runCompare({
           configPath: f.config ?? kDefaultConfig,
+          sets: f.set,
           conventions: f.conventions === undefined ? undefined : splitList(f.conventions),
           weightDecays: f.weightDecay === undefined ? undefined : parseNumberList('--weight-decay', f.weightDecay),
           normalizedWeightDecays: f.normalizedWeightDecay === undefined ? undefined : parseNumberList('--normalized-weight-decay', f.normalizedWeightDecay),

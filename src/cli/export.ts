@@ -1,6 +1,6 @@
-// `shardtrain export CHECKPOINT|RUN_DIR --to torch --out FILE.safetensors`: see src/train/torch-export.ts.
+// `shardtrain export CHECKPOINT|RUN_DIR --to torch --out FILE.safetensors`: see src/checkpoint/torch-export.ts.
 import type { Command } from 'commander';
-import { exportToTorch } from '../train/torch-export.js';
+import { exportToTorch } from '../train/export.js';
 
 export function registerExport(program: Command): void {
   program

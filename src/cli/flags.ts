@@ -11,3 +11,8 @@ export function parseNumber(flag: string, check: (n: number) => boolean, what: s
 }
 
 export const positiveInt = (flag: string): ((value: string) => number) => parseNumber(flag, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
+
+/** A repeatable option (`--set a=1 --set b=2`): each value appended to the list. */
+export const collect = (value: string, previous: readonly string[]): string[] => [...previous, value];
+
+export const kSetHelp = 'override a config key, as JSON where it parses (optimizer.lr=3e-4, model.options.layers=6, optimizer.betas=[0.9,0.95]), else as text; repeatable';

@@ -1,18 +1,8 @@
 // `shardtrain inspect FILE`: the tensors of a safetensors checkpoint (name, dtype, shape), its step, config and
 // whether its checksums hold.
 import type { Command } from 'commander';
-import { CheckpointError, checkpointMetadata, readCheckpointHeader, readTensor, verifyCheckpoint, type CheckpointHeader } from '../train/checkpoint.js';
-
-/** 'ok', or what is wrong (a damaged file is still listed: inspect is how one looks at it). */
-function checksums(header: CheckpointHeader): string {
-  try {
-    verifyCheckpoint(header);
-    return 'ok';
-  } catch (err) {
-    if (!(err instanceof CheckpointError)) throw err;
-    return err.message.slice(`checkpoint ${header.path}: `.length);
-  }
-}
+import { readCheckpointHeader, readTensor } from '../checkpoint/checkpoint.js';
+import { Checkpoint } from '../checkpoint/open.js';
 
 export function inspectCheckpoint(path: string, opts: { stats?: boolean; json?: boolean } = {}): string {
   const header = readCheckpointHeader(path);
@@ -23,18 +13,19 @@ export function inspectCheckpoint(path: string, opts: { stats?: boolean; json?: 
     for (let i = 0; i < x.length; i++) s += x[i] * x[i];
     return Math.sqrt(s / Math.max(1, x.length));
   };
-  let meta: ReturnType<typeof checkpointMetadata> | null = null;
+  let checkpoint: Checkpoint | null;
   try {
-    meta = checkpointMetadata(header);
+    checkpoint = Checkpoint.examine(header);
   } catch {
-    meta = null; // a safetensors file from elsewhere: list its tensors anyway
+    checkpoint = null; // a safetensors file from elsewhere: list its tensors anyway
   }
+  const meta = checkpoint?.metadata ?? null;
   if (opts.json) {
     return JSON.stringify(
       {
         file: path,
         metadata: meta ?? header.metadata,
-        ...(meta ? { checksums: checksums(header) } : {}),
+        ...(checkpoint ? { checksums: checkpoint.checksums() } : {}),
         tensors: tensors.map(([name, h]) => ({ name, dtype: h.dtype, shape: h.shape, ...(opts.stats ? { rms: rms(name) } : {}) })),
       },
       null,
@@ -44,7 +35,7 @@ export function inspectCheckpoint(path: string, opts: { stats?: boolean; json?: 
   const lines: string[] = [`${path}`];
   if (meta) {
     lines.push(`step ${meta.step}  lr ${meta.lr}  convention ${meta.convention}  format ${meta.format}`);
-    lines.push(`checksums ${checksums(header)}`);
+    lines.push(`checksums ${checkpoint!.checksums()}`);
     lines.push(`data ${JSON.stringify(meta.data)}`);
     lines.push(`config ${JSON.stringify(meta.config)}`);
   } else {

@@ -15,4 +15,5 @@ const program = new Command('shardtrain')
 (await import('./compare.js')).registerCompare(program);
 (await import('./sample.js')).registerSample(program);
 (await import('./export.js')).registerExport(program);
+(await import('./prepare.js')).registerPrepare(program);
 await program.parseAsync(process.argv);

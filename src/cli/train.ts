@@ -1,7 +1,7 @@
-// `shardtrain train [--config FILE] [--threads N] [--steps N] [--out DIR] [--resume DIR]`
+// `shardtrain train [--config FILE] [--set KEY=VALUE]... [--threads N] [--steps N] [--out DIR] [--resume DIR]`
 import type { Command } from 'commander';
 import { runTraining } from '../train/run.js';
-import { positiveInt } from './flags.js';
+import { collect, kSetHelp, positiveInt } from './flags.js';
 
 /** Exit codes after a signal, as shells report them: 128 + the signal's number. */
 const kSignalExitCodes = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -12,12 +12,13 @@ export function registerTrain(program: Command): void {
     .command('train')
     .description('train a model data-parallel on every core (one replica per thread), with checkpoints and a loss curve')
     .option('-c, --config <file>', 'training config (JSON); default: the built-in config/char-lm.json (or, with --resume, the checkpoint\'s)')
+    .option('--set <key=value>', kSetHelp, collect, [])
     .option('-t, --threads <n>', 'worker threads (default: config.threads, else all cores)', positiveInt('--threads'))
     .option('-s, --steps <n>', 'train until this step (overrides config.steps)', positiveInt('--steps'))
     .option('-o, --out <dir>', 'run directory (default: runs/<config>-<time>, or the resumed run)')
     .option('-r, --resume <dir>', 'continue a run from its checkpoint (a run directory or a .safetensors file)')
     .option('--no-progress', 'print a line every 5% instead of a progress bar')
-    .action(async (opts: { config?: string; threads?: number; steps?: number; out?: string; resume?: string; progress: boolean }) => {
+    .action(async (opts: { config?: string; set: string[]; threads?: number; steps?: number; out?: string; resume?: string; progress: boolean }) => {
       const stopSignal = { stopped: false };
       let received: StopSignal = 'SIGINT';
       const onSignal = (signal: StopSignal) => {
@@ -36,6 +37,7 @@ export function registerTrain(program: Command): void {
       try {
         const summary = await runTraining({
           configPath: opts.config,
+          sets: opts.set,
           threads: opts.threads,
           steps: opts.steps,
           out: opts.out,

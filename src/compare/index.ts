@@ -38,7 +38,7 @@ function defaultOut(config: TrainConfig, configPath: string): string {
 }
 
 function rebuildCommand(o: CompareOptions, out: string): string {
-  const parts = ['shardtrain compare', `--config ${o.configPath}`];
+  const parts = ['shardtrain compare', `--config ${o.configPath}`, ...(o.sets ?? []).map((s) => `--set ${s}`)];
   if (o.conventions) parts.push(`--conventions ${o.conventions.join(',')}`);
   if (o.weightDecays) parts.push(`--weight-decay ${o.weightDecays.join(',')}`);
   if (o.normalizedWeightDecays) parts.push(`--normalized-weight-decay ${o.normalizedWeightDecays.join(',')}`);
@@ -87,7 +87,7 @@ function writeAtomically(path: string, text: string): void {
 export async function runCompare(options: CompareRunOptions): Promise<CompareSummary & { out: string }> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const o = resolveCompareOptions(options);
-  let base = loadConfigFile(o.configPath);
+  let base = loadConfigFile(o.configPath, o.sets);
   if (o.steps !== undefined) base = { ...base, steps: o.steps };
   const lock = await RunLock.acquire(o.out ?? defaultOut(base, o.configPath), (line) => process.stderr.write(`${line}\n`));
   try {

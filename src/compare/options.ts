@@ -10,6 +10,8 @@ import { ConfigError } from '../train/config.js';
 export interface CompareOptions {
   /** Path of a training config (config/*.json). Its optimizer section is the baseline every run shares. */
   configPath: string;
+  /** `KEY=VALUE` overrides of the config (`--set`), applied before it is validated. */
+  sets?: readonly string[];
   /** Conventions to compare. Default: all six. */
   conventions?: readonly string[];
   /** λ values (the grid's columns). Default [0, 1e-4, 1e-2, 1e-1]. Not with normalizedWeightDecay. */
@@ -47,6 +49,7 @@ export const compareDefaults = Object.freeze({
 
 export interface ResolvedCompareOptions {
   readonly configPath: string;
+  readonly sets: readonly string[];
   readonly conventions: readonly ConventionName[];
   /** Either plain λ values, or λ_norm values (turned into λ once the data set size is known). */
   readonly decay: { readonly kind: 'plain'; readonly values: readonly number[] } | { readonly kind: 'normalized'; readonly values: readonly number[] };
@@ -122,6 +125,7 @@ export function resolveCompareOptions(options: CompareOptions): ResolvedCompareO
   if (o.out !== undefined) checkOutDir(o.out, o.force);
   return {
     configPath: o.configPath,
+    sets: o.sets ?? [],
     conventions: o.conventions as ConventionName[],
     decay,
     seeds: o.seeds,

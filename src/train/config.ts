@@ -1,5 +1,7 @@
 // Training configs (config/*.json), validated with zod. An unknown key or a wrong type is a one-line error
 // that names the file and the key: `config config/x.json: optimizer.lr: expected number, received string`.
+// `--set KEY=VALUE` overrides (train, compare) are written into the raw config before the same checks, and
+// a problem they cause names the --set: `config config/x.json (--set optimizer.lr=fast): optimizer.lr: …`.
 
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -11,7 +13,8 @@ import { scheduleNames } from '../optim/schedules.js';
 import type { OptimizerOptions } from '../parallel/optimizer-options.js';
 import { kMinWorkerMemoryMb } from '../parallel/pool.js';
 import { builtinModels } from '../models/model-module.js';
-import { oneLine } from './one-line.js';
+import type { Checkpoint } from '../checkpoint/open.js';
+import { oneLine } from '../util/one-line.js';
 
 const int = (min: number) => z.number().int().min(min);
 const nonNegative = z.number().min(0);
@@ -143,15 +146,90 @@ export function formatConfigError(where: string, error: z.ZodError): string {
   return `${where}: ${keyPath(issue.path)}: ${issue.message}`;
 }
 
-/** Validate a config object (defaults filled in); throws ConfigError with one line. */
-export function parseConfig(raw: unknown, where = 'config'): TrainConfig {
-  const result = trainConfigSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(formatConfigError(where, result.error));
-  return result.data;
+/** Validate a config object (defaults filled in), after the `--set KEY=VALUE` overrides; throws ConfigError with one line. */
+export function parseConfig(raw: unknown, where = 'config', sets: readonly string[] = []): TrainConfig {
+  const overrides = sets.map(parseOverride);
+  const result = trainConfigSchema.safeParse(applyOverrides(raw, overrides));
+  if (result.success) return result.data;
+  // A problem under (or above) an overridden key is the override's: say which --set it came from.
+  const issue = result.error.issues[0];
+  const paths = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+  const related = (a: readonly PropertyKey[], b: readonly string[]): boolean => a.slice(0, b.length).every((k, i) => String(k) === b[i]) || b.slice(0, a.length).every((k, i) => k === String(a[i]));
+  const culprit = overrides.findLast((o) => paths.some((p) => related(p, o.path)));
+  throw new ConfigError(formatConfigError(culprit ? `${where} (--set ${culprit.flag})` : where, result.error));
 }
 
-/** Read and validate a JSON config file. */
-export function loadConfigFile(path: string): TrainConfig {
+/** One `--set KEY=VALUE`: a dotted path into the config and a value (JSON where it parses as JSON, else the text). */
+export interface ConfigOverride {
+  /** As given, for messages. */
+  readonly flag: string;
+  readonly path: readonly string[];
+  readonly value: unknown;
+}
+
+export function parseOverride(flag: string): ConfigOverride {
+  const eq = flag.indexOf('=');
+  if (eq < 0) throw new ConfigError(`--set ${flag}: expected KEY=VALUE (e.g. --set optimizer.lr=3e-4)`);
+  const path = flag.slice(0, eq).split('.');
+  if (path.some((k) => k.trim() === '')) throw new ConfigError(`--set ${flag}: ${JSON.stringify(flag.slice(0, eq))} is not a dotted key path (e.g. model.options.layers)`);
+  const text = flag.slice(eq + 1);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = text; // not JSON: a string, so that --set name=my-run needs no quotes
+  }
+  return { flag, path, value };
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return x !== null && typeof x === 'object';
+}
+
+/**
+ * A copy of `raw` with each override written in turn (a later one wins). Missing objects on the way are
+ * created; a path through a value that is not an object or array is refused, naming the --set.
+ */
+export function applyOverrides(raw: unknown, overrides: readonly ConfigOverride[]): unknown {
+  if (overrides.length === 0 || !isObject(raw) || Array.isArray(raw)) return raw; // nothing to do, or zod's own message for a bad root
+  const root = structuredClone(raw);
+  for (const { flag, path, value } of overrides) {
+    let node: Record<string, unknown> | unknown[] = root;
+    for (let i = 0; i < path.length; i++) {
+      const key = path[i];
+      const last = i === path.length - 1;
+      if (Array.isArray(node)) {
+        const index = Number(key);
+        if (!/^(0|[1-9][0-9]*)$/.test(key) || index >= node.length + (last ? 1 : 0)) {
+          throw new ConfigError(`--set ${flag}: ${path.slice(0, i).join('.')} is a list of ${node.length}, and ${JSON.stringify(key)} is not an index into it`);
+        }
+        if (last) node[index] = value;
+        else node = step(node[index], flag, path.slice(0, i + 1), (child) => (node as unknown[])[index] = child);
+      } else if (last) {
+        // defineProperty, not assignment: a key such as __proto__ becomes an own key (which zod then refuses).
+        Object.defineProperty(node, key, { value, enumerable: true, writable: true, configurable: true });
+      } else {
+        const parent: Record<string, unknown> = node;
+        node = step(Object.hasOwn(parent, key) ? parent[key] : undefined, flag, path.slice(0, i + 1), (child) => Object.defineProperty(parent, key, { value: child, enumerable: true, writable: true, configurable: true }));
+      }
+    }
+  }
+  return root;
+}
+
+/** The container at `at` on an override's way down: itself, a new object where there is none, or an error. */
+function step(child: unknown, flag: string, at: readonly string[], create: (child: Record<string, unknown>) => void): Record<string, unknown> | unknown[] {
+  if (child === undefined) {
+    const fresh: Record<string, unknown> = {};
+    create(fresh);
+    return fresh;
+  }
+  if (!isObject(child)) throw new ConfigError(`--set ${flag}: ${at.join('.')} is ${JSON.stringify(child)}, not an object to set a key in`);
+  return child;
+}
+
+/** Read and validate a JSON config file, with `--set KEY=VALUE` overrides applied before the checks. */
+export function loadConfigFile(path: string, sets: readonly string[] = []): TrainConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -164,11 +242,13 @@ export function loadConfigFile(path: string): TrainConfig {
   } catch (err) {
     throw new ConfigError(`config ${path}: not valid JSON (${(err as Error).message})`);
   }
-  const config = parseConfig(raw, `config ${path}`);
-  // A model module path is relative to the config file; store it absolute so a resumed run finds it too.
+  const config = parseConfig(raw, `config ${path}`, sets);
+  // A model module path is relative to the config file (to the working directory when a --set gave it);
+  // store it absolute so a resumed run finds it too.
   const spec = config.model.module;
+  const fromSet = sets.map(parseOverride).some((o) => o.path.join('.') === 'model.module' || (o.path.length === 1 && o.path[0] === 'model'));
   if (!Object.hasOwn(builtinModels, spec) && !spec.startsWith('file:') && !isAbsolute(spec)) {
-    return { ...config, model: { ...config.model, module: resolve(dirname(path), spec) } };
+    return { ...config, model: { ...config.model, module: resolve(fromSet ? process.cwd() : dirname(path), spec) } };
   }
   return config;
 }
@@ -215,4 +295,9 @@ export function optimizerOptionsFromConfig(config: TrainConfig): Omit<OptimizerO
     onNonFinite: 'skip',
     workerMemoryMb: config.workerMemoryMb,
   };
+}
+
+/** The config stored in a checkpoint, validated (for `--resume` without `--config`, `sample`, `export`), with `--set` overrides. */
+export function checkpointConfig(checkpoint: Checkpoint, sets: readonly string[] = []): TrainConfig {
+  return checkpoint.config((raw, where) => parseConfig(raw, where, sets));
 }

@@ -14,8 +14,8 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, st
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { isProcessAlive } from './process-alive.js';
-import { oneLine } from './one-line.js';
+import { isProcessAlive } from '../util/process-alive.js';
+import { oneLine } from '../util/one-line.js';
 
 const kLockDir = '.shardtrain.lock';
 const kHolderFile = '.shardtrain.lock.json';

@@ -14,12 +14,12 @@ import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } fro
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
-import { removeStaleTemps, resolveCheckpoint, saveInRunDir } from './checkpoint-store.js';
-import { loadConfigFile, ConfigError, warmupCutNote, type TrainConfig } from './config.js';
+import { removeStaleTemps, resolveCheckpoint, saveInRunDir } from '../checkpoint/checkpoint-store.js';
+import { checkpointConfig, loadConfigFile, ConfigError, warmupCutNote, type TrainConfig } from './config.js';
 import { lossCurveSvg, type CurvePoint } from './loss-curve.js';
 import { describeNonFinite, type NonFiniteReport } from './non-finite.js';
 import { RunLock } from './run-lock.js';
-import { Trainer, checkpointConfig } from './trainer.js';
+import { Trainer } from './trainer.js';
 
 /** What `shardtrain train` trains without --config: the character-level LM of first names. */
 export const kDefaultConfig = relative(process.cwd(), fileURLToPath(new URL('../../../config/char-lm.json', import.meta.url)));
@@ -27,6 +27,8 @@ export const kDefaultConfig = relative(process.cwd(), fileURLToPath(new URL('../
 export interface RunOptions {
   /** Path of a config file (default: the built-in config/char-lm.json; with `resume`: the checkpoint's config). */
   configPath?: string;
+  /** `KEY=VALUE` overrides of the config (`optimizer.lr=3e-4`), validated with it; config.json holds the result. */
+  sets?: readonly string[];
   threads?: number;
   /** Train until this step (overrides config.steps, and so the schedule's default totalSteps). */
   steps?: number;
@@ -99,7 +101,7 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
       configPath = kDefaultConfig;
       log(`shardtrain: no --config given: training the built-in default, ${configPath}`);
     }
-    let config = configPath !== undefined ? loadConfigFile(configPath) : checkpointConfig(checkpoint!);
+    let config = configPath !== undefined ? loadConfigFile(configPath, options.sets) : checkpointConfig(checkpoint!, options.sets);
     if (options.steps !== undefined) {
       if (!Number.isInteger(options.steps) || options.steps < 1) throw new ConfigError(`--steps must be a positive integer, got ${options.steps}`);
       config = { ...config, steps: options.steps };

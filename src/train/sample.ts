@@ -4,11 +4,11 @@
 
 import { stateNamesFor } from '../memory/shard-states.js';
 import { tf } from '../tfjs/tf.js';
-import { checkCheckpointTensors, checkpointMetadata, fileTensorName, readTensor } from './checkpoint.js';
-import { resolveCheckpoint } from './checkpoint-store.js';
+import { fileTensorName } from '../checkpoint/checkpoint.js';
+import { resolveCheckpoint } from '../checkpoint/checkpoint-store.js';
 import { startModel, type SampleContext } from '../models/model-module.js';
 import type * as TF from '@tensorflow/tfjs-core';
-import { checkpointConfig } from './trainer.js';
+import { checkpointConfig } from './config.js';
 
 export interface SampleOptions extends Partial<Pick<SampleContext, 'prompt' | 'tokens' | 'temperature'>> {
   /** A run directory (its newest checkpoint that verifies) or a checkpoint file. */
@@ -29,17 +29,17 @@ export interface SampleResult {
 
 export async function sampleFromCheckpoint(o: SampleOptions): Promise<SampleResult> {
   const warn = o.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const header = resolveCheckpoint(o.source, warn, '');
-  const config = checkpointConfig(header);
+  const checkpoint = resolveCheckpoint(o.source, warn, '');
+  const config = checkpointConfig(checkpoint);
   const { module: mod, model, tensors, data } = await startModel({ ...config.model, seed: config.seed, backend: config.backend });
   if (!mod.sample) throw new Error(`model module ${config.model.module} has no sample() export: it cannot write samples`);
   // The whole file must match this model (Adam's moments too), as for a resume; only the params are read.
-  checkCheckpointTensors(header, tensors, stateNamesFor(config.optimizer.amsgrad === true));
+  checkpoint.check(tensors, stateNamesFor(config.optimizer.amsgrad === true));
   tensors.forEach((t, i) => {
-    const values = readTensor(header, fileTensorName('params', t.name));
+    const values = checkpoint.readTensor(fileTensorName('params', t.name));
     tf.tidy(() => (model.trainableWeights[i].read() as TF.Variable).assign(tf.tensor(values, t.shape as number[], 'float32')));
   });
   const count = o.count ?? 1;
   const samples = mod.sample({ tf, model, count, seed: o.seed ?? config.seed, meta: data.meta, prompt: o.prompt, tokens: o.tokens, temperature: o.temperature });
-  return { checkpoint: header.path, step: checkpointMetadata(header).step, samples };
+  return { checkpoint: checkpoint.path, step: checkpoint.step, samples };
 }

@@ -11,8 +11,8 @@ import type { TensorSpec } from '../memory/layout.js';
 import { stateNamesFor, type StateName } from '../memory/shard-states.js';
 import { createOptimizer, type ShardedAdamW } from '../parallel/optimizer.js';
 import { settleAll } from '../parallel/settle.js';
-import { checkCheckpointTensors, checkpointMetadata, readCheckpointInto, writeCheckpoint, type CheckpointHeader } from './checkpoint.js';
-import { verifyCheckpointFile, type VerifiedCheckpoint } from './checkpoint-store.js';
+import { writeCheckpoint } from '../checkpoint/checkpoint.js';
+import { Checkpoint } from '../checkpoint/open.js';
 import { optimizerOptionsFromConfig, parseConfig, ConfigError, type TrainConfig, type TrainConfigInput } from './config.js';
 import { DataOrder, type DataPosition } from './data-order.js';
 import type { Engine, EvalPart, SampleOptions, ThreadInfo } from './engine.js';
@@ -29,9 +29,9 @@ export interface TrainerOptions {
   threads?: number;
   /**
    * Continue from this checkpoint file: params, Adam moments and step (the config must build the same model).
-   * A path is verified (header and checksums) first; a VerifiedCheckpoint (verifyCheckpointFile) already was.
+   * A path is opened and verified (header and checksums) first; a Checkpoint already was.
    */
-  resume?: string | VerifiedCheckpoint;
+  resume?: string | Checkpoint;
   /** Where the config came from, for error messages. */
   where?: string;
 }
@@ -97,10 +97,9 @@ export class Trainer {
       throw new ConfigError(`${where}: batchSize ${config.batchSize} is not divisible by replicas × accumulateSteps = ${replicas} × ${config.accumulateSteps}`);
     }
     // A checkpoint is checked (header, checksums, then names and shapes below) before anything is allocated.
-    const header = options.resume === undefined ? null : typeof options.resume === 'string' ? verifyCheckpointFile(options.resume) : options.resume;
-    const meta = header ? checkpointMetadata(header) : null;
-    const startStep = meta?.step ?? 0;
-    const skips = meta ? skipCounters(meta.data, header!.path) : { skipped: 0, consecutive: 0 };
+    const checkpoint = options.resume === undefined ? null : typeof options.resume === 'string' ? Checkpoint.open(options.resume) : options.resume;
+    const startStep = checkpoint?.step ?? 0;
+    const skips = checkpoint ? skipCounters(checkpoint.metadata.data, checkpoint.path) : { skipped: 0, consecutive: 0 };
 
     const guard = new StepGuard(
       engineTaskCount(config, replicas, threads),
@@ -112,7 +111,7 @@ export class Trainer {
     const optimizerOptions = optimizerOptionsFromConfig(config);
     let optimizer: ShardedAdamW;
     try {
-      if (header) checkCheckpointTensors(header, tensors, stateNamesFor(optimizerOptions.amsgrad === true));
+      checkpoint?.check(tensors, stateNamesFor(optimizerOptions.amsgrad === true));
       const initial = engine.initialValues();
       optimizer = await createOptimizer({
         ...optimizerOptions,
@@ -126,7 +125,7 @@ export class Trainer {
       await engine.close();
       throw err;
     }
-    if (header) readCheckpointInto(header, tensors, Object.fromEntries(optimizer.stateNames.map((s) => [s, optimizer.stateViews(s)])));
+    checkpoint?.readInto(tensors, Object.fromEntries(optimizer.stateNames.map((s) => [s, optimizer.stateViews(s)])));
     const trainer = new Trainer({ config, threads, replicas, engine, optimizer, guard, skips });
     try {
       // Every thread loads the engine now (one task each: piscina gives a busy thread no second task), so a
@@ -305,9 +304,4 @@ function skipCounters(data: unknown, path: string): SkipCounters {
     return x;
   };
   return { skipped: count('skippedSteps'), consecutive: count('consecutiveSkips') };
-}
-
-/** The config stored in a checkpoint, validated (for `--resume` without `--config`). */
-export function checkpointConfig(header: CheckpointHeader): TrainConfig {
-  return parseConfig(checkpointMetadata(header).config, `checkpoint ${header.path} (__metadata__.config)`);
 }

@@ -17,14 +17,12 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'n
 import type { TensorSpec } from '../memory/layout.js';
 import type { StateName } from '../memory/shard-states.js';
 import type { ConventionKnobs } from '../optim/conventions.js';
-import { resolveAdamwOptions } from '../optim/options.js';
+import { resolveAdamwOptions, type AdamwOptions } from '../optim/options.js';
 import { createSchedule } from '../optim/schedules.js';
-import { CheckpointError, checkpointMetadata, checkpointTempPath, fileTensorName, readTensor } from './checkpoint.js';
-import { resolveCheckpoint } from './checkpoint-store.js';
-import { optimizerOptionsFromConfig } from './config.js';
+import { CheckpointError, checkpointTempPath, fileTensorName } from './checkpoint.js';
+import type { Checkpoint } from './open.js';
 import { checkDataSet, isTokenWindows, loadModelModule, modelModuleUrl, windowCount, type ExampleSet, type TorchMapping } from '../models/model-module.js';
 import { bytePieces, encodeHeader, type WrittenDtype } from './safetensors.js';
-import { checkpointConfig } from './trainer.js';
 
 export const kTorchExportFormat = 'shardtrain-torch-1';
 
@@ -115,24 +113,30 @@ function examplePieces(prefix: string, e: ExampleSet, count: number): Piece[] {
 }
 
 /**
- * Export checkpoint `source` (a file, or a run directory: its newest checkpoint that verifies) to `out` and
- * its data file. Everything is read and checked before either file is written.
+ * What an export needs of the run besides the checkpoint's tensors: its config (the parts named here are
+ * used; the whole of it is recorded) and its optimizer options, both validated by the caller (train's
+ * config rules live above this folder).
  */
-export async function exportToTorch(source: string, out: string, warn: (line: string) => void): Promise<TorchExportResult> {
-  const header = resolveCheckpoint(source, warn, 'export: ');
-  const meta = checkpointMetadata(header);
-  const config = checkpointConfig(header);
+export interface TorchExportRun {
+  readonly config: { readonly model: { readonly module: string; readonly options: Readonly<Record<string, unknown>> }; readonly seed: number };
+  readonly adamw: AdamwOptions;
+}
+
+/**
+ * Export an opened checkpoint to `out` and its data file. Everything is read and checked before either
+ * file is written.
+ */
+export async function writeTorchExport(checkpoint: Checkpoint, run: TorchExportRun, out: string): Promise<TorchExportResult> {
+  const { header, metadata: meta } = checkpoint;
+  const { config } = run;
   const url = modelModuleUrl(config.model.module);
   const mod = await loadModelModule(url);
   if (typeof mod.torch !== 'function') throw new Error(`export --to torch: model module ${config.model.module} has no torch() mapping (the README's "Outgrowing one machine" says what it needs)`);
 
-  const tensors: TensorSpec[] = [...header.tensors]
-    .filter(([name]) => !name.startsWith('optimizer.'))
-    .sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0])
-    .map(([name, h]) => ({ name, shape: h.shape, size: h.shape.reduce((a, d) => a * d, 1) }));
+  const tensors = checkpoint.tensors;
   const mapping = mod.torch({ options: config.model.options, tensors });
   const torchOf = checkMapping(mapping, tensors, config.model.module);
-  const math = resolveAdamwOptions(optimizerOptionsFromConfig(config), tensors.map((t) => t.name));
+  const math = resolveAdamwOptions(run.adamw, tensors.map((t) => t.name));
   const optimizer = torchOptimizerFor(math.knobs);
   const states: StateName[] = optimizer === null ? ['params'] : math.knobs.amsgrad ? ['params', 'm', 'v', 'vmax'] : ['params', 'm', 'v'];
   for (const state of states) for (const t of tensors) if (!header.tensors.has(fileTensorName(state, t.name))) throw new CheckpointError(header.path, `tensor "${fileTensorName(state, t.name)}" is missing`);
@@ -145,7 +149,7 @@ export async function exportToTorch(source: string, out: string, warn: (line: st
         name: `${torchState[state]}${torchName}`,
         shape: flip ? [t.shape[1], t.shape[0]] : t.shape,
         values: () => {
-          const x = readTensor(header, fileTensorName(state, t.name));
+          const x = checkpoint.readTensor(fileTensorName(state, t.name));
           return flip ? transpose(x, t.shape[0], t.shape[1]) : x;
         },
       };

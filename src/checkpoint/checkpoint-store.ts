@@ -6,8 +6,9 @@
 
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isProcessAlive } from './process-alive.js';
-import { CheckpointError, checkpointMetadata, parseCheckpointTempName, readCheckpointHeader, verifyCheckpoint, type CheckpointHeader } from './checkpoint.js';
+import { isProcessAlive } from '../util/process-alive.js';
+import { CheckpointError, parseCheckpointTempName, type CheckpointHeader } from './checkpoint.js';
+import { Checkpoint } from './open.js';
 
 const kNamePattern = /^checkpoint-([0-9]{8,})\.safetensors$/;
 
@@ -32,24 +33,23 @@ export function listCheckpoints(dir: string): StoredCheckpoint[] {
 }
 
 declare const verified: unique symbol;
-/** A checkpoint's header, once verifyCheckpointFile has checked the file: a resume need not read it again. */
+/** A checkpoint's header, once verifyCheckpointFile has checked the file (0.1's handle; now Checkpoint). */
 export type VerifiedCheckpoint = CheckpointHeader & { readonly [verified]: true };
 
-/** Header, metadata and both checksums checked (and the step, when the name gives one); throws CheckpointError. */
+/**
+ * Header, metadata and both checksums checked (and the step, when the name gives one); throws CheckpointError.
+ * The header alone, for callers of 0.1; Checkpoint.open gives the whole opened checkpoint.
+ */
 export function verifyCheckpointFile(path: string, step?: number): VerifiedCheckpoint {
-  const header = readCheckpointHeader(path);
-  const meta = checkpointMetadata(header);
-  verifyCheckpoint(header);
-  if (step !== undefined && meta.step !== step) throw new CheckpointError(path, `holds step ${meta.step}, its name says ${step}`);
-  return header as VerifiedCheckpoint;
+  return Checkpoint.open(path, step).header as VerifiedCheckpoint;
 }
 
 /** The newest checkpoint in `dir` that verifies; each newer one that does not costs one warning line. */
-export function newestValidCheckpoint(dir: string, warn: (line: string) => void): VerifiedCheckpoint {
+export function newestValidCheckpoint(dir: string, warn: (line: string) => void): Checkpoint {
   const all = listCheckpoints(dir);
   for (const { path, step } of all) {
     try {
-      return verifyCheckpointFile(path, step);
+      return Checkpoint.open(path, step);
     } catch (err) {
       if (!(err instanceof CheckpointError)) throw err;
       warn(`warning: ${err.message}; trying the next older checkpoint`);
@@ -62,14 +62,14 @@ export function newestValidCheckpoint(dir: string, warn: (line: string) => void)
  * A checkpoint named by the user: a file (verified), or a run directory (its newest checkpoint that verifies,
  * a warning line per newer one that does not). `what` prefixes the message when `source` does not exist.
  */
-export function resolveCheckpoint(source: string, warn: (line: string) => void, what: string): VerifiedCheckpoint {
+export function resolveCheckpoint(source: string, warn: (line: string) => void, what: string): Checkpoint {
   let isDir: boolean;
   try {
     isDir = statSync(source).isDirectory();
   } catch {
     throw new Error(`${what}${source}: no such file or directory`);
   }
-  return isDir ? newestValidCheckpoint(source, warn) : verifyCheckpointFile(source);
+  return isDir ? newestValidCheckpoint(source, warn) : Checkpoint.open(source);
 }
 
 /**

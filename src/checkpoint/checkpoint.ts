@@ -14,7 +14,7 @@ import { crc32 } from 'node:zlib';
 import type { TensorSpec } from '../memory/layout.js';
 import type { StateName } from '../memory/shard-states.js';
 import { tensorParts, type TensorView } from '../memory/tensor-views.js';
-import { oneLine, showValue } from './one-line.js';
+import { oneLine, showValue } from '../util/one-line.js';
 import {
   assertLittleEndian,
   bytePieces,

@@ -7,7 +7,7 @@
 
 import { fstatSync, openSync, closeSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { showValue } from './one-line.js';
+import { showValue } from '../util/one-line.js';
 
 /** Header bytes we accept when reading (safetensors itself caps it at 100 MB). */
 const kMaxHeaderBytes = 100_000_000;
@@ -42,6 +42,11 @@ export class SafetensorsError extends Error {
 export function assertLittleEndian(): void {
   if (endianness() !== 'LE') throw new Error('safetensors files are little-endian; this machine is big-endian');
 }
+
+/** Bytes per element of every safetensors dtype. */
+export const kDtypeBytes: Readonly<Record<string, number>> = Object.freeze({
+  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
+});
 
 /** What shardtrain writes: float32 (parameters, moments), int32 (token ids of exported data). */
 export type WrittenDtype = 'F32' | 'I32';
@@ -90,11 +95,14 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
 }
 
 /** One tensor's header entry, checked field by field: the header is untrusted JSON. */
-function checkEntry(path: string, name: string, e: unknown): HeaderEntry {
+function checkEntry(path: string, name: string, e: unknown, dtypes: readonly string[]): HeaderEntry {
   const tensor = `tensor ${showValue(name)}`;
   if (!isPlainObject(e)) throw new SafetensorsError(path, `${tensor}: header entry is ${showValue(e)}, expected {dtype, shape, data_offsets}`);
   const { dtype, shape, data_offsets: offsets } = e;
-  if (dtype !== 'F32') throw new SafetensorsError(path, `${tensor} has dtype ${showValue(dtype)}, expected "F32"`);
+  if (typeof dtype !== 'string' || !dtypes.includes(dtype)) {
+    throw new SafetensorsError(path, `${tensor} has dtype ${showValue(dtype)}, expected ${dtypes.length === 1 ? `"${dtypes[0]}"` : `one of ${dtypes.map((d) => `"${d}"`).join(', ')}`}`);
+  }
+  const size = kDtypeBytes[dtype];
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     throw new SafetensorsError(path, `${tensor}: shape ${showValue(shape)} is not a list of non-negative integers`);
   }
@@ -103,8 +111,8 @@ function checkEntry(path: string, name: string, e: unknown): HeaderEntry {
   }
   // A product of safe integers may round; it then cannot equal a safe byte count, which is all we need.
   const count = (shape as number[]).reduce((a, d) => a * d, 1);
-  if (offsets[1] - offsets[0] !== 4 * count) {
-    throw new SafetensorsError(path, `${tensor}: shape ${showValue(shape)} needs ${4 * count} bytes, its data_offsets ${showValue(offsets)} hold ${offsets[1] - offsets[0]}`);
+  if (offsets[1] - offsets[0] !== size * count) {
+    throw new SafetensorsError(path, `${tensor}: shape ${showValue(shape)} needs ${size * count} bytes, its data_offsets ${showValue(offsets)} hold ${offsets[1] - offsets[0]}`);
   }
   return { dtype, shape: shape as number[], data_offsets: offsets as [number, number] };
 }
@@ -119,8 +127,11 @@ function checkMetadata(path: string, meta: unknown): Record<string, string> {
   return meta as Record<string, string>;
 }
 
-/** Read and check the header: sizes, JSON, dtypes, shapes, contiguous offsets, and the file length. */
-export function readSafetensorsHeader(path: string): SafetensorsHeader {
+/**
+ * Read and check the header: sizes, JSON, dtypes, shapes, contiguous offsets, and the file length. Only
+ * `dtypes` are accepted (shardtrain's own files: float32).
+ */
+export function readSafetensorsHeader(path: string, dtypes: readonly string[] = ['F32']): SafetensorsHeader {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -146,7 +157,7 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
     if (!isPlainObject(raw)) throw new SafetensorsError(path, `header is ${showValue(raw, 20)}, expected a JSON object`);
     const { __metadata__: meta, ...rest } = raw;
     const metadata = checkMetadata(path, meta);
-    const entries = Object.entries(rest).map(([name, e]) => [name, checkEntry(path, name, e)] as const);
+    const entries = Object.entries(rest).map(([name, e]) => [name, checkEntry(path, name, e, dtypes)] as const);
     const sorted = [...entries].sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0] || a[1].data_offsets[1] - b[1].data_offsets[1]);
     let end = 0;
     for (const [name, h] of sorted) {
@@ -163,11 +174,12 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
   }
 }
 
-/** Fill `parts` (in order, together the tensor's length) with tensor `name` of an open file. */
+/** Fill `parts` (in order, together the tensor's length) with float32 tensor `name` of an open file. */
 export function readTensorInto(fd: number, header: SafetensorsHeader, name: string, parts: readonly Float32Array[]): void {
   assertLittleEndian();
   const h = header.tensors.get(name);
   if (!h) throw new SafetensorsError(header.path, `no tensor ${showValue(name)}`);
+  if (h.dtype !== 'F32') throw new SafetensorsError(header.path, `tensor ${showValue(name)} is ${h.dtype}, not F32`);
   let pos = header.dataStart + h.data_offsets[0];
   for (const part of parts) {
     readFully(fd, header.path, new Uint8Array(part.buffer, part.byteOffset, part.byteLength), pos);
