@@ -100,7 +100,7 @@ describe('compare: bad input', function () {
 
   // [options, message]: checked before any run starts.
   const table: Array<[Partial<CompareOptions>, RegExp]> = [
-    [{ conventions: ['pytorch', 'adamax'] }, /^--conventions: unknown convention "adamax" \(known: pytorch, keras, bert, l2, mxnet-legacy, paper\)$/],
+    [{ conventions: ['pytorch', 'adamax'] }, /^--conventions: unknown convention "adamax" \(known: pytorch, keras, bert, l2, mxnet-legacy, paper, adamc, tf-sgd-decay, caffe\)$/],
     [{ conventions: [] }, /^--conventions must list at least one convention, got an empty list/],
     [{ conventions: ['l2', 'l2'] }, /^--conventions: l2 is listed twice$/],
     [{ weightDecays: [0, -0.01] }, /^--weight-decay: weight decay must be a finite number >= 0, got -0.01$/],

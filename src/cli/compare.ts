@@ -1,7 +1,7 @@
 // `shardtrain compare --config FILE [--conventions a,b] [--weight-decay 0,1e-2 | --normalized-weight-decay λn]
 //  [--seeds N] [--steps N] [--out DIR] [--force]`: see src/compare/index.ts.
 import type { Command } from 'commander';
-import { parseNumberList, runCompare, splitList } from '../compare/index.js';
+import { compareDefaults, parseNumberList, runCompare, splitList } from '../compare/index.js';
 import { kDefaultConfig } from '../train/run.js';
 
 interface Flags {
@@ -27,7 +27,7 @@ export function registerCompare(program: Command): void {
     .command('compare')
     .description('train the same model once per (weight-decay convention, weight decay, seed) and compare: summary.md/json, loss.svg, heatmap.svg')
     .option('-c, --config <file>', 'training config (JSON); default: the built-in config/char-lm.json')
-    .option('--conventions <list>', 'comma-separated conventions (default: all: pytorch,keras,bert,l2,mxnet-legacy,paper)')
+    .option('--conventions <list>', `comma-separated conventions (default: all: ${compareDefaults.conventions.join(',')})`)
     .option('--weight-decay <list>', 'comma-separated λ values (default: 0,1e-4,1e-2,1e-1)')
     .option('--normalized-weight-decay <list>', "λ_norm values of Loshchilov & Hutter: λ = λ_norm·√(b/(B·T)) (instead of --weight-decay)")
     .option('--seeds <n>', 'seeds per cell: config.seed, +1, … (default 3)')

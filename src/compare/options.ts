@@ -10,7 +10,7 @@ import { ConfigError } from '../train/config.js';
 export interface CompareOptions {
   /** Path of a training config (config/*.json). Its optimizer section is the baseline every run shares. */
   configPath: string;
-  /** Conventions to compare. Default: all six. */
+  /** Conventions to compare. Default: all of them (conventionNames). */
   conventions?: readonly string[];
   /** λ values (the grid's columns). Default [0, 1e-4, 1e-2, 1e-1]. Not with normalizedWeightDecay. */
   weightDecays?: readonly number[];
