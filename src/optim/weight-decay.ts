@@ -18,10 +18,13 @@
 import { decayModeSpecs, type DecayMode, type DecayModeSpec } from './conventions.js';
 import type { ScheduleName, ScheduleOptions } from './schedules.js';
 
-/** τ in optimizer steps, or in epochs with the steps per epoch (the optimizer alone knows no data set). */
+/**
+ * τ in optimizer steps, or in epochs with the steps per epoch M = N/B. The optimizer alone knows no data set:
+ * `{ epochs }` without iterationsPerEpoch is refused when the optimizer is created (the trainer fills it in).
+ */
 export type WeightDecayTimescale =
   | { readonly iterations: number }
-  | { readonly epochs: number; readonly iterationsPerEpoch: number };
+  | { readonly epochs: number; readonly iterationsPerEpoch?: number };
 
 export interface ResolvedTimescale {
   readonly iterations: number;
