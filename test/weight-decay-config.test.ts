@@ -1,8 +1,11 @@
 // The new weight-decay keys of a training config: how they reach the optimizer (epochs → iterations from the
 // data set size and the global batch, the λ schedule's length), and the bad ones as one-line messages.
 import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createOptimizer } from '../src/index.js';
-import { optimizerOptionsFromConfig, parseConfig } from '../src/api/train.js';
+import { optimizerOptionsFromConfig, parseConfig, runTraining } from '../src/api/train.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
 
 describe('weight-decay keys in a config', () => {
@@ -59,4 +62,26 @@ describe('weight-decay keys in a config', () => {
       expect(() => parseConfig(tinyConfig({ optimizer: optimizer as never }))).to.throw(message);
     });
   }
+
+  it('train: a timescale in epochs is resolved from the data set, and the run prints the λ it gives in one line at the start', async function () {
+    this.timeout(120000);
+    const dir = mkdtempSync(join(tmpdir(), 'shardtrain-timescale-'));
+    const configPath = join(dir, 'tiny.json');
+    writeFileSync(configPath, JSON.stringify(tinyConfig({ steps: 4, samples: 0, optimizer: { lr: 0.01, schedule: { name: 'linear', warmupSteps: 1 }, weightDecayTimescale: { epochs: 3 } } })));
+    const lines: string[] = [];
+    await runTraining({ configPath, out: join(dir, 'run'), threads: 1, progress: false, log: (l) => lines.push(l) });
+    const note = lines.filter((l) => l.startsWith('weight decay from its timescale'));
+    expect(note).to.have.length(1);
+    // N from the run's first line; M = N/32, τ_iter = 3·M, λ = 1/(0.01·τ_iter) (the line prints 4 digits).
+    const N = Number(/ (\d+) training \//.exec(lines.find((l) => l.startsWith('shardtrain: '))!)![1]);
+    const m = /^weight decay from its timescale: τ = 3 epochs × ([\d.]+) iterations per epoch = ([\d.]+) iterations at peak lr 0\.01 → λ = 1\/\(0\.01 × ([\d.]+)\) = ([\d.e-]+)$/.exec(note[0]);
+    expect(m, note[0]).to.not.equal(null);
+    const [perEpoch, iterations, shown, lambda] = m!.slice(1).map(Number);
+    const near = (x: number, want: number) => expect(x).to.be.closeTo(want, 5e-4 * want);
+    near(perEpoch, N / 32);
+    near(iterations, (3 * N) / 32);
+    near(shown, (3 * N) / 32);
+    near(lambda, 1 / ((0.01 * 3 * N) / 32));
+    expect(lines.findIndex((l) => l.startsWith('weight decay'))).to.be.below(lines.findIndex((l) => l.startsWith('done:')));
+  });
 });

@@ -125,7 +125,7 @@ export class Trainer {
 
     const started = await startModel({ module: config.model.module, options: config.model.options, seed: config.seed, backend: config.backend });
     const { backend, tensors, model } = started;
-    const optimizerOptions = optimizerOptionsFromConfig(config);
+    const optimizerOptions = optimizerOptionsFromConfig(config, started.counts); // counts: a timescale in epochs needs N
     if (header) checkCheckpointTensors(header, tensors, stateNamesFor(optimizerOptions.amsgrad === true));
 
     const guard = new StepGuard(
