@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { conventions, Trainer, type ConventionKnobs, type ConventionName } from '../src/index.js';
 import { parseConfig } from '../src/api/train.js';
-import { buildGrid } from '../src/compare/grid.js';
+import { buildGrid, plainColumn } from '../src/compare/grid.js';
 import { runOne } from '../src/compare/run-one.js';
 import { normwiseError, referenceStep, stateFrom, type ReferenceConfig } from './reference.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
@@ -22,7 +22,7 @@ describe('compare: conventions at weight decay 0', function () {
   it('pytorch, l2, paper and adamc give the same parameters (float32 rounding) after 20 steps; keras, mxnet-legacy, bert, tf-sgd-decay and caffe do not', async () => {
     const base = parseConfig(tinyConfig({ steps: 20, optimizer: { lr: 0.01, schedule: { name: 'linear', warmupSteps: 3 }, excludeFromWeightDecay: 'bert', clipGlobalNorm: 1, eps: 1e-6 } }));
     const names: ConventionName[] = ['pytorch', 'l2', 'paper', 'adamc', 'keras', 'mxnet-legacy', 'bert', 'tf-sgd-decay', 'caffe'];
-    const grid = buildGrid({ base, conventions: names, decays: [{ weightDecay: 0, lambdaNorm: null }], seeds: 1, exclusionExample: true });
+    const grid = buildGrid({ base, conventions: names, decays: [plainColumn(0)], seeds: 1, exclusionExample: true });
     expect(grid).to.have.length(names.length, 'no exclusion example at λ = 0');
     const params: Record<string, Record<string, Float32Array>> = {};
     for (const run of grid) params[run.convention] = (await runOne(run, { threads: 2, evalEvery: 10, normRule: 'bert', keepParams: true })).params!;
