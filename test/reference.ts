@@ -157,34 +157,6 @@ export function referenceStep(st: ReferenceState, c: ReferenceConfig, slots: Flo
 }
 
 /**
- * Normwise relative error max|a − b| / max|b|. Elementwise relative error is the wrong yardstick for float32
- * kernels: m ← β1·m + (1−β1)·g cancels, so an element of m far smaller than its operands carries an
- * absolute error of an ulp *of the operands*; normwise error measures rounding on the tensor's own scale.
- */
-export function normwiseError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= diff)) diff = d; // NaN counts as worst
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
-
-/** A small seeded PRNG (the data order's mulberry32) so failures can be replayed from the logged seed. */
-export { mulberry32 as rng } from '../src/models/random.js';
-
-export function randomArray(n: number, next: () => number, scale = 1): Float32Array {
-  return Float32Array.from({ length: n }, () => (next() * 2 - 1) * scale);
-}
-
-export function freshSeed(): number {
-  const fromEnv = process.env.SHARDTRAIN_SEED;
-  return fromEnv ? Number(fromEnv) : (Math.random() * 2 ** 31) >>> 0;
-}
-
-/**
  * η_max by brute force, for the references (the optimizer has its own closed form, schedules.ts): the largest
  * multiplier over steps 0 … totalSteps + warmupSteps + 2. Past totalSteps every schedule holds its end value,
  * and past warmupSteps constant-warmup holds 1, so no later step is larger.
@@ -249,4 +221,32 @@ export function outsideBound(before: OptimizerState, config: ReferenceConfig, sl
     });
   }
   return { count, first };
+}
+
+/**
+ * Normwise relative error max|a − b| / max|b|. Elementwise relative error is the wrong yardstick for float32
+ * kernels: m ← β1·m + (1−β1)·g cancels, so an element of m far smaller than its operands carries an
+ * absolute error of an ulp *of the operands*; normwise error measures rounding on the tensor's own scale.
+ */
+export function normwiseError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= diff)) diff = d; // NaN counts as worst
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return scale === 0 ? diff : diff / scale;
+}
+
+/** A small seeded PRNG (the data order's mulberry32) so failures can be replayed from the logged seed. */
+export { mulberry32 as rng } from '../src/models/random.js';
+
+export function randomArray(n: number, next: () => number, scale = 1): Float32Array {
+  return Float32Array.from({ length: n }, () => (next() * 2 - 1) * scale);
+}
+
+export function freshSeed(): number {
+  const fromEnv = process.env.SHARDTRAIN_SEED;
+  return fromEnv ? Number(fromEnv) : (Math.random() * 2 ** 31) >>> 0;
 }
