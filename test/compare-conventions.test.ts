@@ -1,13 +1,13 @@
 // The conventions as `shardtrain compare` runs them, on a tiny char-lm through the real Trainer:
-//   - with weight decay 0, pytorch, l2 and paper are the same optimizer: same parameters after 20 steps;
-//   - keras, mxnet-legacy and bert differ from pytorch exactly where their knobs say: step by step, each
+//   - with weight decay 0, pytorch, l2, paper and adamc are the same optimizer: same parameters after 20 steps;
+//   - keras, mxnet-legacy, bert, tf-sgd-decay and caffe differ from pytorch exactly where their knobs say: step by step, each
 //     run's update equals the float64 reference of *pytorch with only those knobs changed*, and that
 //     reference is measurably different from pytorch's own.
 
 import { expect } from 'chai';
 import { conventions, Trainer, type ConventionKnobs, type ConventionName } from '../src/index.js';
 import { parseConfig } from '../src/api/train.js';
-import { buildGrid } from '../src/compare/grid.js';
+import { buildGrid, plainColumn } from '../src/compare/grid.js';
 import { runOne } from '../src/compare/run-one.js';
 import { normwiseError, referenceStep, stateFrom, type ReferenceConfig } from './reference.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
@@ -19,17 +19,17 @@ function maxRelDiff(a: Record<string, Float32Array>, b: Record<string, Float32Ar
 describe('compare: conventions at weight decay 0', function () {
   this.timeout(120000);
 
-  it('pytorch, l2 and paper give the same parameters (float32 rounding) after 20 steps; keras, mxnet-legacy and bert do not', async () => {
+  it('pytorch, l2, paper and adamc give the same parameters (float32 rounding) after 20 steps; keras, mxnet-legacy, bert, tf-sgd-decay and caffe do not', async () => {
     const base = parseConfig(tinyConfig({ steps: 20, optimizer: { lr: 0.01, schedule: { name: 'linear', warmupSteps: 3 }, excludeFromWeightDecay: 'bert', clipGlobalNorm: 1, eps: 1e-6 } }));
-    const names: ConventionName[] = ['pytorch', 'l2', 'paper', 'keras', 'mxnet-legacy', 'bert'];
-    const grid = buildGrid({ base, conventions: names, decays: [{ weightDecay: 0, lambdaNorm: null }], seeds: 1, exclusionExample: true });
+    const names: ConventionName[] = ['pytorch', 'l2', 'paper', 'adamc', 'keras', 'mxnet-legacy', 'bert', 'tf-sgd-decay', 'caffe'];
+    const grid = buildGrid({ base, conventions: names, decays: [plainColumn(0)], seeds: 1, exclusionExample: true });
     expect(grid).to.have.length(names.length, 'no exclusion example at λ = 0');
     const params: Record<string, Record<string, Float32Array>> = {};
     for (const run of grid) params[run.convention] = (await runOne(run, { threads: 2, evalEvery: 10, normRule: 'bert', keepParams: true })).params!;
     // Float32 rounding: a few ulps of the tensor's scale.
-    for (const same of ['l2', 'paper']) expect(maxRelDiff(params[same], params.pytorch), same).to.be.below(1e-6);
+    for (const same of ['l2', 'paper', 'adamc']) expect(maxRelDiff(params[same], params.pytorch), same).to.be.below(1e-6);
     // Not a vacuous test: the others move away from pytorch by far more than rounding.
-    for (const other of ['keras', 'mxnet-legacy', 'bert']) expect(maxRelDiff(params[other], params.pytorch), other).to.be.above(1e-5);
+    for (const other of ['keras', 'mxnet-legacy', 'bert', 'tf-sgd-decay', 'caffe']) expect(maxRelDiff(params[other], params.pytorch), other).to.be.above(1e-5);
   });
 
   // What each convention changes relative to pytorch when λ = 0 (`decay` has nothing to act on then).
@@ -40,6 +40,9 @@ describe('compare: conventions at weight decay 0', function () {
     { name: 'keras', diff: { epsilonHat: true } },
     { name: 'mxnet-legacy', diff: { epsilonHat: true } },
     { name: 'bert', diff: { epsilonHat: true, biasCorrection: false } },
+    { name: 'adamc', diff: {} },
+    { name: 'tf-sgd-decay', diff: { epsilonHat: true } },
+    { name: 'caffe', diff: { epsilonHat: true } },
   ];
 
   for (const { name, diff } of knobDiffs) {

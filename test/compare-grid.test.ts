@@ -81,7 +81,7 @@ describe('compare: the grid runner', function () {
     expect(stat([1, Number.NaN, 3]).mean).to.equal(2); // a diverged seed is left out of the mean
     expect(Number.isNaN(stat([]).mean)).to.equal(true);
     const run = (series: string, weightDecay: number, seed: number, evalLoss: number) => ({
-      index: 0, series, convention: series, weightDecay, lambdaNorm: null, seed, exclusionExample: false, trainLoss: 1, evalLoss,
+      index: 0, series, convention: series, lr: 0.01, column: `λ = ${weightDecay}`, weightDecay, lambdaNorm: null, timescale: null, seed, exclusionExample: false, trainLoss: 1, evalLoss,
       curve: [{ step: 0, evalLoss: 3 }, { step: 5, evalLoss }], weightNorm: 1, decayedNorm: 1, excludedNorm: 0, error: null, wallSec: 1,
     });
     const cells = aggregate([run('b', 0.1, 1, 2), run('a', 0, 1, 3), run('b', 0.1, 2, 4), run('b', 0, 1, 1)]);
@@ -100,7 +100,7 @@ describe('compare: bad input', function () {
 
   // [options, message]: checked before any run starts.
   const table: Array<[Partial<CompareOptions>, RegExp]> = [
-    [{ conventions: ['pytorch', 'adamax'] }, /^--conventions: unknown convention "adamax" \(known: pytorch, keras, bert, l2, mxnet-legacy, paper\)$/],
+    [{ conventions: ['pytorch', 'adamax'] }, /^--conventions: unknown convention "adamax" \(known: pytorch, keras, bert, l2, mxnet-legacy, paper, adamc, tf-sgd-decay, caffe\)$/],
     [{ conventions: [] }, /^--conventions must list at least one convention, got an empty list/],
     [{ conventions: ['l2', 'l2'] }, /^--conventions: l2 is listed twice$/],
     [{ weightDecays: [0, -0.01] }, /^--weight-decay: weight decay must be a finite number >= 0, got -0.01$/],

@@ -8,7 +8,7 @@
 
 import { expect } from 'chai';
 import { createOptimizer, conventions, type ConventionName, type OptimizerOptions, type ShardedAdamW } from '../src/index.js';
-import { freshSeed, normwiseError, randomArray, referenceState, referenceStep, rng, stateFrom, type ReferenceConfig } from './reference.js';
+import { freshSeed, normwiseError, peakByScan, randomArray, referenceState, referenceStep, rng, stateFrom, type ReferenceConfig } from './reference.js';
 
 // 41057 floats: three norm chunks (16384), so threads 2 and 3 each get their own range.
 const sizes = [20011, 37, 12000, 3, 9005, 1];
@@ -55,6 +55,7 @@ function referenceConfig(opt: ShardedAdamW, c: Case): ReferenceConfig {
     lrMultiplier: opt.decayTable.map((e) => e.lrMultiplier),
     clipGlobalNorm: c.options.clipGlobalNorm,
     clipValue: c.options.clipValue,
+    peakMultiplier: peakByScan(opt.schedule),
   };
 }
 

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 // the optimizer stores them. What remains between the two is intermediate rounding, a few float32 ulps.
 
 import type { ConventionKnobs } from '../src/optim/conventions.js';
+import type { ShardedAdamW } from '../src/parallel/optimizer.js';
 
 export interface ReferenceConfig {
   knobs: ConventionKnobs;
@@ -18,6 +19,10 @@ export interface ReferenceConfig {
   lrMultiplier: number[];
   clipGlobalNorm?: number;
   clipValue?: number;
+  /** μ_t, the weight-decay schedule's multiplier at step t (λ_t = λ·μ_t). Default 1. */
+  decayMultiplier?: (t: number) => number;
+  /** η_max, the lr schedule's peak multiplier: AdamC's lr_max = lr·η_max (per tensor: × its lr multiplier). */
+  peakMultiplier?: number;
 }
 
 export interface ReferenceState {
@@ -76,7 +81,8 @@ export function referenceStep(st: ReferenceState, c: ReferenceConfig, slots: Flo
 
   const t = st.step + 1;
   const eta = c.multiplier(st.step);
-  const { decay, biasCorrection, epsilonHat, amsgrad } = c.knobs;
+  const mu = c.decayMultiplier?.(st.step) ?? 1;
+  const { decay, biasCorrection, epsilonHat, amsgrad, cautiousWeightDecay } = c.knobs;
   const bc1 = biasCorrection ? 1 - c.beta1 ** t : 1;
   const bc2 = biasCorrection ? 1 - c.beta2 ** t : 1;
 
@@ -89,38 +95,43 @@ export function referenceStep(st: ReferenceState, c: ReferenceConfig, slots: Flo
     st.bound.m.push(bm);
     st.bound.v.push(bv);
     const lr = c.lr * eta * c.lrMultiplier[k];
-    const lambda = c.weightDecay[k];
+    const lrMax = c.lr * (c.peakMultiplier ?? Number.NaN) * c.lrMultiplier[k];
+    const lambda = c.weightDecay[k] * mu;
     const m = st.m[k];
     const v = st.v[k];
     const vmax = st.vmax[k];
     for (let i = 0; i < p.length; i++) {
       let gi = g[k][i] * clip;
-      let pi = p[i];
       const pOld = p[i];
       const mOld = m[i];
       const vOld = v[i];
       // Operand scale of g: the slots' magnitudes (their float32 sum rounds on that scale) and |λ·p|.
       let gScale = 0;
       for (let r = 0; r < R; r++) gScale += Math.abs(slots[r][k][i]) / R;
-      gScale = gScale * clip + (decay === 'l2' ? Math.abs(lambda * pi) : 0);
-      if (decay === 'l2') gi += lambda * pi; // torch.optim.Adam: grad = grad.add(param, alpha=weight_decay)
-      if (decay === 'decoupled') pi = pi * (1 - lr * lambda); // torch AdamW: param.mul_(1 - lr * wd)
-      if (decay === 'schedule-scaled') pi = pi - eta * lambda * p[i]; // paper Alg. 2, η_t·λ·θ_{t−1}
+      gScale = gScale * clip + (decay === 'l2' ? Math.abs(lambda * pOld) : 0);
+      if (decay === 'l2') gi += lambda * pOld; // torch.optim.Adam, Caffe's Regularize: grad += wd * param
       m[i] = f32(c.beta1 * m[i] + (1 - c.beta1) * gi);
       v[i] = f32(c.beta2 * v[i] + (1 - c.beta2) * gi * gi);
       let vi = v[i];
       if (amsgrad) vi = vmax[i] = Math.max(vmax[i], vi);
-      let alpha: number;
-      if (epsilonHat) {
-        // Keras/TF: alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t); p -= alpha * m / (sqrt(v) + eps)
-        alpha = (lr * Math.sqrt(bc2)) / bc1;
-        pi = pi - (alpha * m[i]) / (Math.sqrt(vi) + c.eps);
-      } else {
-        // torch: denom = sqrt(v)/sqrt(bc2) + eps; p -= lr/bc1 * m / denom
-        alpha = lr / bc1;
-        pi = pi - (alpha * m[i]) / (Math.sqrt(vi) / Math.sqrt(bc2) + c.eps);
-      }
-      if (decay === 'after-update') pi = pi - alpha * lambda * pi; // mxnet 0.7: weight -= lr*wd*weight, after
+      // Keras/TF/Caffe: alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t); p -= alpha * m / (sqrt(v) + eps)
+      // torch: denom = sqrt(v)/sqrt(bc2) + eps; p -= lr/bc1 * m / denom
+      const alpha = epsilonHat ? (lr * Math.sqrt(bc2)) / bc1 : lr / bc1;
+      const step = (alpha * m[i]) / (epsilonHat ? Math.sqrt(vi) + c.eps : Math.sqrt(vi) / Math.sqrt(bc2) + c.eps);
+      // The parameter after the step, with or without its weight decay.
+      const withDecay = (decays: boolean): number => {
+        let pi = pOld;
+        if (decays && decay === 'decoupled') pi = pi * (1 - lr * lambda); // torch AdamW: param.mul_(1 - lr * wd)
+        if (decays && decay === 'schedule-scaled') pi = pi - eta * lambda * pOld; // paper Alg. 2, η_t·λ·θ_{t−1}
+        if (decays && decay === 'corrected') pi = pi * (1 - (lambda * lr * lr) / lrMax); // AdamC: 1 − λ·γ_t²/γ_max
+        pi = pi - step;
+        if (decays && decay === 'after-update') pi = pi - alpha * lambda * pi; // mxnet 0.7: weight -= lr*wd*weight, after
+        if (decays && decay === 'sgd-after-update') pi = pi - 1 * (lambda * pi); // SGD(lr 1) on λ/2·‖p‖², after Adam's op
+        return pi;
+      };
+      // Cautious (Chen et al.): decay only where the update u and p agree, u·p ≥ 0; u = step/α has the sign of m.
+      const decays = !cautiousWeightDecay || step * pOld >= 0;
+      const pi = withDecay(decays);
       p[i] = f32(pi);
 
       // Float32 error propagation, each operation rounding by ≤ u of its operands' scale (constants 2× generous).
@@ -133,14 +144,84 @@ export function referenceStep(st: ReferenceState, c: ReferenceConfig, slots: Flo
       const dDenom = (sqrtScale * dv) / (2 * Math.max(root, Math.sqrt(dv), Number.MIN_VALUE)) + 4 * u * denom;
       const update = (alpha * Math.abs(m[i])) / denom;
       const dUpdate = alpha * (dm / denom + (Math.abs(m[i]) * dDenom) / (denom * denom)) + 8 * u * update;
-      const shrink = decay === 'after-update' ? Math.abs(1 - alpha * lambda) : 1;
+      const shrink = decay === 'after-update' ? Math.abs(1 - alpha * lambda) : decay === 'sgd-after-update' ? Math.abs(1 - lambda) : 1;
       bm[i] = dm + u * Math.abs(m[i]);
       bv[i] = dv + u * v[i];
       bp[i] = (8 * u * (Math.abs(pOld) + update) + dUpdate) * shrink + u * Math.abs(p[i]) + 1e-45;
+      // Where m is within its own rounding bound of 0, a float32 kernel may see the other sign of u, and
+      // with it the other side of the cautious mask: either result is then correct to float32 arithmetic.
+      if (cautiousWeightDecay && Math.abs(m[i]) <= bm[i]) bp[i] += Math.abs(withDecay(true) - withDecay(false));
     }
   });
   st.step = t;
   return true;
+}
+
+/**
+ * η_max by brute force, for the references (the optimizer has its own closed form, schedules.ts): the largest
+ * multiplier over steps 0 … totalSteps + warmupSteps + 2. Past totalSteps every schedule holds its end value,
+ * and past warmupSteps constant-warmup holds 1, so no later step is larger.
+ */
+export function peakByScan(schedule: { multiplierAt(t: number): number; options: { totalSteps: number; warmupSteps: number } }): number {
+  let peak = 0;
+  for (let t = 0; t <= schedule.options.totalSteps + schedule.options.warmupSteps + 2; t++) peak = Math.max(peak, schedule.multiplierAt(t));
+  return peak;
+}
+
+/** The reference config of an optimizer as it resolved its options (its own schedule; η_max by the scan above). */
+export function referenceConfigOf(opt: ShardedAdamW, extra: Pick<ReferenceConfig, 'clipGlobalNorm' | 'clipValue' | 'decayMultiplier'>): ReferenceConfig {
+  const o = opt.options;
+  return {
+    knobs: opt.knobs,
+    lr: o.lr,
+    multiplier: (t) => opt.schedule.multiplierAt(t),
+    beta1: o.betas[0],
+    beta2: o.betas[1],
+    eps: o.eps,
+    weightDecay: opt.decayTable.map((e) => e.weightDecay),
+    lrMultiplier: opt.decayTable.map((e) => e.lrMultiplier),
+    peakMultiplier: peakByScan(opt.schedule),
+    ...extra,
+  };
+}
+
+export interface OptimizerState {
+  step: number;
+  p: Float32Array[];
+  m: Float32Array[];
+  v: Float32Array[];
+  vmax: Float32Array[] | null;
+}
+
+/** Copies of an optimizer's step and states, tensor by tensor in `names` order. */
+export function optimizerState(opt: ShardedAdamW, names: readonly string[]): OptimizerState {
+  return {
+    step: opt.globalStep,
+    p: names.map((n) => opt.params[n].slice()),
+    m: names.map((n) => opt.state.m[n].slice()),
+    v: names.map((n) => opt.state.v[n].slice()),
+    vmax: opt.state.vmax ? names.map((n) => opt.state.vmax![n].slice()) : null,
+  };
+}
+
+/** How many elements of `after` lie outside the bound of the reference step taken from `before`, and the first. */
+export function outsideBound(before: OptimizerState, config: ReferenceConfig, slots: Float32Array[][], after: OptimizerState): { count: number; first: string } {
+  const ref = stateFrom(before.step, before.p, before.m, before.v, before.vmax);
+  if (!referenceStep(ref, config, slots)) throw new Error(`step ${after.step}: the reference skipped the step (a non-finite gradient)`);
+  let count = 0;
+  let first = '';
+  for (const [region, got] of [['p', after.p], ['m', after.m], ['v', after.v]] as const) {
+    got.forEach((x, t) => {
+      const want = ref[region][t];
+      const bound = ref.bound[region][t];
+      for (let i = 0; i < x.length; i++) {
+        if (!(Math.abs(x[i] - want[i]) <= bound[i])) {
+          if (count++ === 0) first = `step ${after.step} ${region} of t${t}[${i}] = ${x[i]}, reference ${want[i]}, bound ${bound[i]}`;
+        }
+      }
+    });
+  }
+  return { count, first };
 }
 
 /**

@@ -1,6 +1,7 @@
 // Every schedule at its edges, against the formulas in the README's Schedules section (t = completed steps, 0-based).
 import { expect } from 'chai';
-import { createSchedule } from '../src/index.js';
+import { createSchedule, scheduleNames, type ScheduleOptions } from '../src/index.js';
+import { freshSeed, peakByScan, rng } from './reference.js';
 
 const close = (a: number, b: number) => expect(a).to.be.closeTo(b, 1e-12);
 
@@ -80,5 +81,31 @@ describe('schedules', () => {
     expect(() => createSchedule({ name: 'constant', warmupSteps: -1 })).to.throw(/warmupSteps must be a non-negative integer, got -1/);
     expect(() => createSchedule({ name: 'polynomial', lr: 1e-8, totalSteps: 5 })).to.throw(/endLr .* must be smaller than lr/);
     expect(() => createSchedule({ name: 'constant' }).multiplierAt(1.5)).to.throw(/non-negative integer, got 1.5/);
+  });
+
+  // peakMultiplier is a closed form (the largest of the multipliers at steps 0, w − 1 and w); the scan looks
+  // at every step up to totalSteps + warmupSteps + 2, past which every schedule holds its end value.
+  const peakSeed = freshSeed();
+  it(`peakMultiplier equals the largest multiplier at any step, for 400 random schedules of every name (seed ${peakSeed})`, () => {
+    const next = rng(peakSeed);
+    const int = (n: number) => Math.floor(next() * n);
+    for (let k = 0; k < 400; k++) {
+      const name = scheduleNames[k % scheduleNames.length];
+      const totalSteps = 1 + int(60);
+      const o: ScheduleOptions = { name, lr: 0.01, totalSteps, warmupSteps: int(totalSteps + 1), power: 0.5 + 2 * next(), cycles: [0.5, 1, 1.5, 0.3][int(4)] };
+      const s = createSchedule(o);
+      expect(s.peakMultiplier, JSON.stringify(o)).to.equal(peakByScan(s));
+    }
+  });
+
+  it('peakMultiplier at the edges: 1 where the schedule reaches its base lr; bert and linear with warmup = total below 1; 0 for w = T = 1', () => {
+    expect(createSchedule({ name: 'constant' }).peakMultiplier).to.equal(1);
+    expect(createSchedule({ name: 'constant-warmup', warmupSteps: 1000 }).peakMultiplier).to.equal(1); // reached at step 1000, whatever a run's length
+    expect(createSchedule({ name: 'cosine', warmupSteps: 7, totalSteps: 7 }).peakMultiplier).to.equal(1); // progress 0 at t = w
+    expect(createSchedule({ name: 'linear', warmupSteps: 4, totalSteps: 4 }).peakMultiplier).to.equal(0.75); // 3/4 at t = 3, then 0
+    expect(createSchedule({ name: 'bert', warmupSteps: 10, totalSteps: 40 }).peakMultiplier).to.equal(0.9); // max(9/10, 1 − 10/40)
+    expect(createSchedule({ name: 'bert', warmupSteps: 2, totalSteps: 40 }).peakMultiplier).to.equal(0.95); // max(1/2, 1 − 2/40)
+    expect(createSchedule({ name: 'bert', totalSteps: 40 }).peakMultiplier).to.equal(1);
+    expect(createSchedule({ name: 'linear', warmupSteps: 1, totalSteps: 1 }).peakMultiplier).to.equal(0);
   });
 });

@@ -10,8 +10,9 @@
 //   FILE.data.safetensors  the training and held-out examples (arrays, or the token stream of a sequence
 //                        model with its window and stride), and the data order's seed, so that
 //                        scripts/torch/continue.py trains on the same batches.
-// `pytorch` maps to torch.optim.AdamW and `l2` to torch.optim.Adam(weight_decay); other conventions have no
-// torch optimizer: their weights export, their optimizer state does not (and the caller says so).
+// `pytorch` maps to torch.optim.AdamW and `l2` to torch.optim.Adam(weight_decay); other conventions, and
+// cautious weight decay or a weight-decay schedule on any of them, have no torch optimizer: their weights
+// export, their optimizer state does not (and the caller says so).
 
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import type { TensorSpec } from '../memory/layout.js';
@@ -28,9 +29,9 @@ export const kTorchExportFormat = 'shardtrain-torch-1';
 
 export type TorchOptimizer = 'AdamW' | 'Adam';
 
-/** torch.optim's AdamW and Adam(weight_decay): bias-corrected, ε added to √v̂, decay decoupled or as L2. */
-export function torchOptimizerFor(knobs: ConventionKnobs): TorchOptimizer | null {
-  if (!knobs.biasCorrection || knobs.epsilonHat) return null;
+/** torch.optim's AdamW and Adam(weight_decay): bias-corrected, ε added to √v̂, decay decoupled or as L2, never cautious, λ constant. */
+export function torchOptimizerFor(knobs: ConventionKnobs, constantDecay = true): TorchOptimizer | null {
+  if (!knobs.biasCorrection || knobs.epsilonHat || knobs.cautiousWeightDecay || !constantDecay) return null;
   if (knobs.decay === 'decoupled') return 'AdamW';
   if (knobs.decay === 'l2') return 'Adam';
   return null;
@@ -45,6 +46,8 @@ export interface TorchExportResult {
   /** The torch optimizer the state is for, or null when the convention has none (weights only). */
   readonly optimizer: TorchOptimizer | null;
   readonly convention: string;
+  /** The setting, in words: "convention adamc", "convention pytorch with cautiousWeightDecay". */
+  readonly setting: string;
 }
 
 /** The data file written beside an export. */
@@ -119,7 +122,8 @@ function examplePieces(prefix: string, e: ExampleSet, count: number): Piece[] {
  */
 export interface TorchExportRun {
   readonly config: { readonly model: { readonly module: string; readonly options: Readonly<Record<string, unknown>> }; readonly seed: number };
-  readonly adamw: AdamwOptions;
+  /** The optimizer options, given the data set's example counts (a weight-decay timescale in epochs needs them). */
+  readonly adamw: (counts: { readonly train: number }) => AdamwOptions;
 }
 
 /**
@@ -136,8 +140,12 @@ export async function writeTorchExport(checkpoint: Checkpoint, run: TorchExportR
   const tensors = checkpoint.tensors;
   const mapping = mod.torch({ options: config.model.options, tensors });
   const torchOf = checkMapping(mapping, tensors, config.model.module);
-  const math = resolveAdamwOptions(run.adamw, tensors.map((t) => t.name));
-  const optimizer = torchOptimizerFor(math.knobs);
+  const data = await mod.loadData({ options: config.model.options, seed: config.seed });
+  const counts = checkDataSet(data, url);
+  const math = resolveAdamwOptions(run.adamw(counts), tensors.map((t) => t.name));
+  const constantDecay = math.weightDecaySchedule !== 'lr' && math.weightDecaySchedule.name === 'constant';
+  const optimizer = torchOptimizerFor(math.knobs, constantDecay);
+  const setting = `convention ${math.convention}${math.knobs.cautiousWeightDecay ? ' with cautiousWeightDecay' : ''}${constantDecay ? '' : ' with a weightDecaySchedule'}`;
   const states: StateName[] = optimizer === null ? ['params'] : math.knobs.amsgrad ? ['params', 'm', 'v', 'vmax'] : ['params', 'm', 'v'];
   for (const state of states) for (const t of tensors) if (!header.tensors.has(fileTensorName(state, t.name))) throw new CheckpointError(header.path, `tensor "${fileTensorName(state, t.name)}" is missing`);
 
@@ -176,8 +184,6 @@ export async function writeTorchExport(checkpoint: Checkpoint, run: TorchExportR
     config: JSON.stringify(config),
   };
 
-  const data = await mod.loadData({ options: config.model.options, seed: config.seed });
-  const counts = checkDataSet(data, url);
   const windows = (e: ExampleSet) => (isTokenWindows(e) ? { window: e.window, stride: e.stride ?? 1, count: windowCount(e) } : null);
   const dataFile = exportDataPath(out);
   writeFile(dataFile, { format: kTorchExportFormat, data: JSON.stringify(meta.data), windows: JSON.stringify({ train: windows(data.train), eval: windows(data.eval) }) }, [
@@ -185,5 +191,5 @@ export async function writeTorchExport(checkpoint: Checkpoint, run: TorchExportR
     ...examplePieces('eval', data.eval, counts.eval),
   ]);
   writeFile(out, metadata, pieces);
-  return { file: out, dataFile, checkpoint: header.path, step: meta.step, tensors: tensors.length, optimizer, convention: math.convention };
+  return { file: out, dataFile, checkpoint: header.path, step: meta.step, tensors: tensors.length, optimizer, convention: math.convention, setting };
 }

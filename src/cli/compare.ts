@@ -1,7 +1,7 @@
-// `shardtrain compare --config FILE [--conventions a,b] [--weight-decay 0,1e-2 | --normalized-weight-decay λn]
-//  [--seeds N] [--steps N] [--out DIR] [--force]`: see src/compare/index.ts.
+// `shardtrain compare --config FILE [--conventions a,b] [--lr a,b] [--weight-decay 0,1e-2 |
+//  --normalized-weight-decay λn | --timescale τ] [--seeds N] [--steps N] [--out DIR] [--force]`: see src/compare/index.ts.
 import type { Command } from 'commander';
-import { parseNumberList, runCompare, splitList } from '../compare/index.js';
+import { compareDefaults, parseNumberList, runCompare, splitList } from '../compare/index.js';
 import { kDefaultConfig } from '../train/run.js';
 import { collect, kSetHelp } from './flags.js';
 
@@ -11,6 +11,8 @@ interface Flags {
   conventions?: string;
   weightDecay?: string;
   normalizedWeightDecay?: string;
+  timescale?: string;
+  lr?: string;
   seeds?: string;
   steps?: string;
   evalPoints?: string;
@@ -27,12 +29,14 @@ const num = (x: string | undefined): number | undefined => (x === undefined ? un
 export function registerCompare(program: Command): void {
   program
     .command('compare')
-    .description('train the same model once per (weight-decay convention, weight decay, seed) and compare: summary.md/json, loss.svg, heatmap.svg')
+    .description('train the same model once per (weight-decay convention, lr, weight decay, seed) and compare: summary.md/json, loss.svg, heatmap.svg, lr-heatmap.svg (with --lr a,b,…)')
     .option('-c, --config <file>', 'training config (JSON); default: the built-in config/char-lm.json')
     .option('--set <key=value>', kSetHelp, collect, [])
-    .option('--conventions <list>', 'comma-separated conventions (default: all: pytorch,keras,bert,l2,mxnet-legacy,paper)')
+    .option('--conventions <list>', `comma-separated conventions (default: all: ${compareDefaults.conventions.join(',')})`)
     .option('--weight-decay <list>', 'comma-separated λ values (default: 0,1e-4,1e-2,1e-1)')
     .option('--normalized-weight-decay <list>', "λ_norm values of Loshchilov & Hutter: λ = λ_norm·√(b/(B·T)) (instead of --weight-decay)")
+    .option('--timescale <list>', "τ values in epochs: each run's λ = 1/(r_peak·τ·N/B) from its own lr and convention (instead of --weight-decay)")
+    .option('--lr <list>', "comma-separated base learning rates: an lr × weight-decay grid per convention (default: the config's lr)")
     .option('--seeds <n>', 'seeds per cell: config.seed, +1, … (default 3)')
     .option('-s, --steps <n>', 'steps per run (overrides config.steps)')
     .option('--eval-points <n>', 'held-out evaluations per run, besides step 0 (default 10)')
@@ -51,6 +55,8 @@ export function registerCompare(program: Command): void {
           conventions: f.conventions === undefined ? undefined : splitList(f.conventions),
           weightDecays: f.weightDecay === undefined ? undefined : parseNumberList('--weight-decay', f.weightDecay),
           normalizedWeightDecays: f.normalizedWeightDecay === undefined ? undefined : parseNumberList('--normalized-weight-decay', f.normalizedWeightDecay),
+          timescales: f.timescale === undefined ? undefined : parseNumberList('--timescale', f.timescale),
+          lrs: f.lr === undefined ? undefined : parseNumberList('--lr', f.lr),
           seeds: num(f.seeds),
           steps: num(f.steps),
           evalPoints: num(f.evalPoints),

@@ -15,7 +15,7 @@ export function registerExport(program: Command): void {
         const r = await exportToTorch(source, opts.out, (line) => process.stderr.write(`${line}\n`));
         process.stdout.write(`exported step ${r.step} of ${r.checkpoint}: ${r.tensors} tensors to ${r.file}, data to ${r.dataFile}\n`);
         if (r.optimizer === null) {
-          process.stdout.write(`convention ${r.convention} has no torch optimizer: the weights are exported, the optimizer state is not\n`);
+          process.stdout.write(`${r.setting} has no torch optimizer: the weights are exported, the optimizer state is not\n`);
         } else {
           process.stdout.write(`optimizer state for torch.optim.${r.optimizer}${r.optimizer === 'Adam' ? '(weight_decay)' : ''}; continue with: /usr/bin/python3 scripts/torch/continue.py ${r.file} --steps N\n`);
         }

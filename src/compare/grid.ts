@@ -1,7 +1,11 @@
-// The grid of `shardtrain compare`: one run per (convention, weight decay, seed), all from the same config,
+// The grid of `shardtrain compare`: one run per (convention, lr, weight decay, seed), all from the same config,
 // plus the exclusion-rule example (the first convention with the config's exclusion rule toggled, at every
 // λ > 0). Runs of the same seed share the initial values, the data split and the data order (all seeded by
 // config.seed), so within a seed the only difference between two runs is the optimizer.
+//
+// A weight-decay column is a λ, a λ_norm (already turned into its λ), or a timescale τ: then every run of the
+// column gets weightDecayTimescale { iterations: τ·N/B } and the optimizer derives its λ from its own lr and
+// convention (src/optim/weight-decay.ts), which is what lets a τ transfer across lr where a raw λ does not.
 
 import type { ConventionName } from '../optim/conventions.js';
 import { bertNoDecay, hfNoDecay } from '../optim/decay-rules.js';
@@ -15,10 +19,15 @@ export interface GridRun {
   /** Legend name: the convention, or e.g. "pytorch, no exclusion" for the exclusion example. */
   readonly series: string;
   readonly convention: ConventionName;
-  /** λ given to the optimizer. */
-  readonly weightDecay: number;
+  /** The base lr of this run. */
+  readonly lr: number;
+  /** The weight-decay column: its title, λ (null under a timescale: the optimizer derives it), λ_norm or τ. */
+  readonly column: string;
+  readonly weightDecay: number | null;
   /** λ_norm it came from (with --normalized-weight-decay). */
   readonly lambdaNorm: number | null;
+  /** τ in epochs and iterations (with --timescale). */
+  readonly timescale: DecayColumn['timescale'];
   readonly seed: number;
   readonly exclusion: ExclusionSetting;
   /** True for the exclusion-rule example runs. */
@@ -27,11 +36,36 @@ export interface GridRun {
   readonly config: TrainConfig;
 }
 
+export interface DecayColumn {
+  /** Column title: "λ = 0.01", "λn = 0.05 (λ = 0.0125)", "τ = 5 epochs". */
+  readonly label: string;
+  /** λ of every run in the column, or null when a timescale sets it run by run. */
+  readonly weightDecay: number | null;
+  readonly lambdaNorm: number | null;
+  readonly timescale: { readonly epochs: number; readonly iterations: number } | null;
+}
+
+const short = (x: number) => (x === 0 ? '0' : Math.abs(x) >= 1e-3 ? String(Number(x.toPrecision(3))) : x.toExponential(1));
+
+export function plainColumn(weightDecay: number): DecayColumn {
+  return { label: `λ = ${short(weightDecay)}`, weightDecay, lambdaNorm: null, timescale: null };
+}
+
+export function normalizedColumn(lambdaNorm: number, weightDecay: number): DecayColumn {
+  return { label: `λn = ${short(lambdaNorm)} (λ = ${short(weightDecay)})`, weightDecay, lambdaNorm, timescale: null };
+}
+
+/** τ epochs of M = N/B iterations each. */
+export function timescaleColumn(epochs: number, iterationsPerEpoch: number): DecayColumn {
+  return { label: `τ = ${short(epochs)} epochs`, weightDecay: null, lambdaNorm: null, timescale: { epochs, iterations: epochs * iterationsPerEpoch } };
+}
+
 export interface GridSpec {
   readonly base: TrainConfig;
   readonly conventions: readonly ConventionName[];
-  /** λ values, with the λ_norm each came from (null for plain λ). */
-  readonly decays: readonly { readonly weightDecay: number; readonly lambdaNorm: number | null }[];
+  /** The base lrs (rows). Default: the config's lr alone. */
+  readonly lrs?: readonly number[];
+  readonly decays: readonly DecayColumn[];
   readonly seeds: number;
   readonly exclusionExample: boolean;
 }
@@ -54,43 +88,50 @@ export function exampleSeries(convention: ConventionName, rule: ExclusionSetting
   return rule === undefined ? `${convention}, BERT exclusion` : `${convention}, no exclusion`;
 }
 
-function runConfig(base: TrainConfig, convention: ConventionName, weightDecay: number, seed: number, exclusion: ExclusionSetting): TrainConfig {
-  const { excludeFromWeightDecay: _drop, ...optimizer } = base.optimizer;
+/** The base config with this run's seed, convention, lr, decay column and exclusion rule (the config's own λ or τ is replaced). */
+function runConfig(base: TrainConfig, convention: ConventionName, lr: number, d: DecayColumn, seed: number, exclusion: ExclusionSetting): TrainConfig {
+  const { excludeFromWeightDecay: _drop, weightDecay: _λ, weightDecayTimescale: _τ, ...optimizer } = base.optimizer;
+  const decay = d.timescale === null ? { weightDecay: d.weightDecay! } : { weightDecayTimescale: { iterations: d.timescale.iterations } };
   return parseConfig(
     {
       ...base,
       seed,
-      optimizer: { ...optimizer, convention, weightDecay, ...(exclusion === undefined ? {} : { excludeFromWeightDecay: exclusion }) },
+      optimizer: { ...optimizer, convention, lr, ...decay, ...(exclusion === undefined ? {} : { excludeFromWeightDecay: exclusion }) },
     },
     'compare run config',
   );
 }
 
-/** Every run, seed-major (so an interrupted grid has whole seeds), then weight decay, then convention. */
+/** Every run, seed-major (so an interrupted grid has whole seeds), then lr, then weight decay, then convention. */
 export function buildGrid(spec: GridSpec): GridRun[] {
   const runs: GridRun[] = [];
   const rule = spec.base.optimizer.excludeFromWeightDecay;
   for (let s = 0; s < spec.seeds; s++) {
     const seed = spec.base.seed + s;
-    for (const d of spec.decays) {
-      const add = (series: string, convention: ConventionName, exclusion: ExclusionSetting, example: boolean) =>
-        runs.push({
-          index: runs.length,
-          series,
-          convention,
-          weightDecay: d.weightDecay,
-          lambdaNorm: d.lambdaNorm,
-          seed,
-          exclusion,
-          exclusionExample: example,
-          config: runConfig(spec.base, convention, d.weightDecay, seed, exclusion),
-        });
-      for (const convention of spec.conventions) add(convention, convention, rule, false);
-      // At λ = 0 the rule changes nothing: the example runs only where there is decay to exclude.
-      if (spec.exclusionExample && d.weightDecay > 0) {
-        const first = spec.conventions[0];
-        const toggled = toggledExclusion(rule);
-        add(exampleSeries(first, rule), first, toggled, true);
+    for (const lr of spec.lrs ?? [spec.base.optimizer.lr]) {
+      for (const d of spec.decays) {
+        const add = (series: string, convention: ConventionName, exclusion: ExclusionSetting, example: boolean) =>
+          runs.push({
+            index: runs.length,
+            series,
+            convention,
+            lr,
+            column: d.label,
+            weightDecay: d.weightDecay,
+            lambdaNorm: d.lambdaNorm,
+            timescale: d.timescale,
+            seed,
+            exclusion,
+            exclusionExample: example,
+            config: runConfig(spec.base, convention, lr, d, seed, exclusion),
+          });
+        for (const convention of spec.conventions) add(convention, convention, rule, false);
+        // At λ = 0 the rule changes nothing: the example runs only where there is decay to exclude.
+        if (spec.exclusionExample && (d.weightDecay === null || d.weightDecay > 0)) {
+          const first = spec.conventions[0];
+          const toggled = toggledExclusion(rule);
+          add(exampleSeries(first, rule), first, toggled, true);
+        }
       }
     }
   }

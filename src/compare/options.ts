@@ -12,12 +12,19 @@ export interface CompareOptions {
   configPath: string;
   /** `KEY=VALUE` overrides of the config (`--set`), applied before it is validated. */
   sets?: readonly string[];
-  /** Conventions to compare. Default: all six. */
+  /** Conventions to compare. Default: all of them (conventionNames). */
   conventions?: readonly string[];
   /** λ values (the grid's columns). Default [0, 1e-4, 1e-2, 1e-1]. Not with normalizedWeightDecay. */
   weightDecays?: readonly number[];
   /** λ_norm values of the paper: each becomes λ = λ_norm·√(b/(B·T)). Replaces weightDecays. */
   normalizedWeightDecays?: readonly number[];
+  /**
+   * τ values in epochs (the grid's columns instead of λ): each run gets weightDecayTimescale { iterations:
+   * τ·N/B }, so its λ = 1/(r_peak·τ_iter) follows its lr and convention. Replaces weightDecays.
+   */
+  timescales?: readonly number[];
+  /** Base learning rates (the grid's rows, per convention). Default: the config's lr alone. */
+  lrs?: readonly number[];
   /** Seeds config.seed, config.seed + 1, … Default 3. */
   seeds?: number;
   /** Steps per run (overrides config.steps). */
@@ -51,8 +58,10 @@ export interface ResolvedCompareOptions {
   readonly configPath: string;
   readonly sets: readonly string[];
   readonly conventions: readonly ConventionName[];
-  /** Either plain λ values, or λ_norm values (turned into λ once the data set size is known). */
-  readonly decay: { readonly kind: 'plain'; readonly values: readonly number[] } | { readonly kind: 'normalized'; readonly values: readonly number[] };
+  /** Plain λ values, λ_norm values, or τ in epochs (the last two turned into λ once the data set size is known). */
+  readonly decay: { readonly kind: DecayAxis; readonly values: readonly number[] };
+  /** The lr axis, or undefined for the config's lr alone. */
+  readonly lrs: readonly number[] | undefined;
   readonly seeds: number;
   readonly steps: number | undefined;
   readonly evalPoints: number;
@@ -62,9 +71,15 @@ export interface ResolvedCompareOptions {
   readonly threads: number | undefined;
 }
 
+export type DecayAxis = 'plain' | 'normalized' | 'timescale';
+
+/** The flag of each decay axis, for messages. */
+export const kDecayFlags: Readonly<Record<DecayAxis, string>> = Object.freeze({ plain: '--weight-decay', normalized: '--normalized-weight-decay', timescale: '--timescale' });
+
 /** The file that marks a directory as holding a compare. */
 export const kSummaryJson = 'summary.json';
-export const kOutputFiles = Object.freeze(['summary.json', 'summary.md', 'loss.svg', 'heatmap.svg']);
+/** lr-heatmap.svg only with more than one lr. */
+export const kOutputFiles = Object.freeze(['summary.json', 'summary.md', 'loss.svg', 'heatmap.svg', 'lr-heatmap.svg']);
 export const kCompareKind = 'shardtrain compare';
 
 /** "a,b,c" → ["a", "b", "c"] (spaces trimmed). An empty string is an empty list. */
@@ -85,10 +100,11 @@ function checkPositiveInt(flag: string, x: number | undefined): void {
   if (x !== undefined && (!Number.isInteger(x) || x < 1)) throw new ConfigError(`${flag} must be a positive integer, got ${x}`);
 }
 
-function checkDecays(flag: string, values: readonly number[]): void {
+/** A list flag's values: at least one, each passing `ok` (else "<flag>: <what> must be <expected>, got x"), none twice. */
+function checkList(flag: string, values: readonly number[], what: string, ok: (x: number) => boolean, expected: string): void {
   if (values.length === 0) throw new ConfigError(`${flag} must list at least one value, got an empty list`);
   for (const x of values) {
-    if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) throw new ConfigError(`${flag}: weight decay must be a finite number >= 0, got ${x}`);
+    if (typeof x !== 'number' || !Number.isFinite(x) || !ok(x)) throw new ConfigError(`${flag}: ${what} must be ${expected}, got ${x}`);
   }
   const seen = new Set<number>();
   for (const x of values) {
@@ -110,14 +126,20 @@ export function resolveCompareOptions(options: CompareOptions): ResolvedCompareO
     if (seen.has(name)) throw new ConfigError(`--conventions: ${name} is listed twice`);
     seen.add(name);
   }
-  if (options.normalizedWeightDecays !== undefined && options.weightDecays !== undefined) {
-    throw new ConfigError('--weight-decay and --normalized-weight-decay cannot be combined: give one list of λ or one list of λ_norm');
+  const axes = (
+    [
+      ['plain', options.weightDecays],
+      ['normalized', options.normalizedWeightDecays],
+      ['timescale', options.timescales],
+    ] as const
+  ).filter(([, v]) => v !== undefined);
+  if (axes.length > 1) {
+    throw new ConfigError(`${axes.map(([k]) => kDecayFlags[k]).join(' and ')} cannot be combined: give one list of λ, of λ_norm or of τ`);
   }
-  const decay =
-    options.normalizedWeightDecays !== undefined
-      ? ({ kind: 'normalized', values: [...options.normalizedWeightDecays] } as const)
-      : ({ kind: 'plain', values: [...o.weightDecays] } as const);
-  checkDecays(decay.kind === 'plain' ? '--weight-decay' : '--normalized-weight-decay', decay.values);
+  const decay = { kind: axes[0]?.[0] ?? 'plain', values: [...(axes[0]?.[1] ?? o.weightDecays)] } as const;
+  if (decay.kind === 'timescale') checkList(kDecayFlags.timescale, decay.values, 'τ', (x) => x > 0, 'a finite number of epochs > 0');
+  else checkList(kDecayFlags[decay.kind], decay.values, 'weight decay', (x) => x >= 0, 'a finite number >= 0');
+  if (o.lrs !== undefined) checkList('--lr', o.lrs, 'learning rate', (x) => x > 0, 'a finite number > 0');
   checkPositiveInt('--seeds', o.seeds);
   checkPositiveInt('--steps', o.steps);
   checkPositiveInt('--eval-points', o.evalPoints);
@@ -128,6 +150,7 @@ export function resolveCompareOptions(options: CompareOptions): ResolvedCompareO
     sets: o.sets ?? [],
     conventions: o.conventions as ConventionName[],
     decay,
+    lrs: o.lrs === undefined ? undefined : [...o.lrs],
     seeds: o.seeds,
     steps: o.steps,
     evalPoints: o.evalPoints,

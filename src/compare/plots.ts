@@ -1,25 +1,42 @@
-// The two pictures of a compare, rendered headless (vega-lite → vega → SVG, no canvas):
-//   loss.svg     held-out loss against step (mean over seeds), one colour per convention, one panel per λ;
-//   heatmap.svg  final held-out loss (mean over seeds), convention × λ, the number printed in each cell.
+// The pictures of a compare, rendered headless (vega-lite → vega → SVG, no canvas):
+//   loss.svg        held-out loss against step (mean over seeds), one colour per convention, one panel per λ
+//                   (and one row of panels per lr when there are several);
+//   heatmap.svg     final held-out loss (mean over seeds), convention (× lr) × λ, the number in each cell;
+//   lr-heatmap.svg  with several lrs: one panel per convention, lr × λ, the best cell starred and outlined.
 
 import { vegaLiteSvg as render } from '../plot/svg.js';
-import { decayLabel, type Cell } from './summary.js';
+import type { LrGrid } from './lr-grid.js';
+import { rowLabel, type Cell } from './summary.js';
 
-/** Series in legend order, λ labels in column order. */
-function orders(cells: readonly Cell[]): { series: string[]; decays: string[] } {
-  return { series: [...new Set(cells.map((c) => c.series))], decays: [...new Set(cells.map((c) => decayLabel(c.weightDecay, c.lambdaNorm)))] };
+/** Series in legend order, column titles in column order, lrs in row order. */
+function orders(cells: readonly Cell[]): { series: string[]; columns: string[]; lrs: number[] } {
+  return { series: [...new Set(cells.map((c) => c.series))], columns: [...new Set(cells.map((c) => c.column))], lrs: [...new Set(cells.map((c) => c.lr))] };
+}
+
+/** Reversed viridis: low loss is yellow, high is purple; a label is dark on the light half. */
+const lossColor = { field: 'loss', type: 'quantitative', title: 'held-out loss', scale: { scheme: 'viridis', reverse: true, zero: false } };
+const labelColor = { condition: { test: 'datum.light', value: 'black' }, value: 'white' };
+
+/** Whether each loss lies on the light (low) half of [min, max] of `losses`. */
+function lightHalf(losses: readonly (number | null)[]): (loss: number | null) => boolean {
+  const finite = losses.filter((v): v is number => v !== null);
+  const mid = finite.length > 0 ? (Math.min(...finite) + Math.max(...finite)) / 2 : 0;
+  return (loss) => loss !== null && loss < mid;
 }
 
 export async function lossCurvesSvg(cells: readonly Cell[], title: string): Promise<string> {
-  const { series, decays } = orders(cells);
+  const { series, columns, lrs } = orders(cells);
   const values = cells.flatMap((c) =>
-    c.curve.filter((p) => Number.isFinite(p.evalLoss)).map((p) => ({ step: p.step, loss: p.evalLoss, series: c.series, decay: decayLabel(c.weightDecay, c.lambdaNorm), example: c.exclusionExample })),
+    c.curve.filter((p) => Number.isFinite(p.evalLoss)).map((p) => ({ step: p.step, loss: p.evalLoss, series: c.series, decay: c.column, lr: `lr ${c.lr}`, example: c.exclusionExample })),
   );
   return render({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
     data: { values },
-    facet: { column: { field: 'decay', type: 'ordinal', sort: decays, title: null } },
+    facet: {
+      column: { field: 'decay', type: 'ordinal', sort: columns, title: null },
+      ...(lrs.length > 1 ? { row: { field: 'lr', type: 'ordinal', sort: lrs.map((lr) => `lr ${lr}`), title: null } } : {}),
+    },
     spec: {
       width: 230,
       height: 220,
@@ -37,18 +54,19 @@ export async function lossCurvesSvg(cells: readonly Cell[], title: string): Prom
 }
 
 export async function heatmapSvg(cells: readonly Cell[], title: string): Promise<string> {
-  const { series, decays } = orders(cells);
-  const values = cells.map((c) => ({
-    series: c.series,
-    decay: decayLabel(c.weightDecay, c.lambdaNorm),
-    loss: Number.isFinite(c.evalLoss.mean) ? c.evalLoss.mean : null,
-    label: Number.isFinite(c.evalLoss.mean) ? c.evalLoss.mean.toFixed(3) : 'diverged',
+  const { columns, lrs } = orders(cells);
+  const rows = [...new Set(cells.map((c) => rowLabel(c, lrs.length)))];
+  const losses = cells.map((c) => (Number.isFinite(c.evalLoss.mean) ? c.evalLoss.mean : null));
+  const light = lightHalf(losses);
+  const values = cells.map((c, i) => ({
+    row: rowLabel(c, lrs.length),
+    decay: c.column,
+    loss: losses[i],
+    light: light(losses[i]),
+    label: losses[i] === null ? 'diverged' : losses[i]!.toFixed(3),
   }));
-  // Reversed viridis: low loss is yellow, high is purple; the label is dark on the light half.
-  const finite = values.map((v) => v.loss).filter((v): v is number => v !== null);
-  const mid = finite.length > 0 ? (Math.min(...finite) + Math.max(...finite)) / 2 : 0;
-  const x = { field: 'decay', type: 'ordinal', sort: decays, title: 'weight decay', axis: { labelAngle: 0 } };
-  const y = { field: 'series', type: 'ordinal', sort: series, title: null };
+  const x = { field: 'decay', type: 'ordinal', sort: columns, title: 'weight decay', axis: { labelAngle: 0 } };
+  const y = { field: 'row', type: 'ordinal', sort: rows, title: null };
   return render({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
@@ -56,18 +74,44 @@ export async function heatmapSvg(cells: readonly Cell[], title: string): Promise
     width: { step: 120 },
     height: { step: 28 },
     layer: [
-      {
-        mark: 'rect',
-        encoding: {
-          x,
-          y,
-          color: { field: 'loss', type: 'quantitative', title: 'held-out loss', scale: { scheme: 'viridis', reverse: true, zero: false } },
-        },
-      },
-      {
-        mark: { type: 'text', fontSize: 11 },
-        encoding: { x, y, text: { field: 'label' }, color: { condition: { test: `datum.loss !== null && datum.loss < ${mid}`, value: 'black' }, value: 'white' } },
-      },
+      { mark: 'rect', encoding: { x, y, color: lossColor } },
+      { mark: { type: 'text', fontSize: 11 }, encoding: { x, y, text: { field: 'label' }, color: labelColor } },
     ],
+  });
+}
+
+/** One panel per series: rows lr, columns λ (or τ), colour the held-out loss on the panel's own scale, ★ the best. */
+export async function lrHeatmapSvg(grids: readonly LrGrid[], title: string): Promise<string> {
+  const values = grids.flatMap((g) => {
+    const light = lightHalf(g.evalLoss.flat());
+    return g.lrs.flatMap((lr, i) =>
+      g.columns.map((column, j) => {
+        const loss = g.evalLoss[i][j];
+        const best = g.best !== null && g.best.lr === lr && g.best.column === column;
+        return { series: g.series, lr: String(lr), decay: column, loss, light: light(loss), best, label: `${best ? '★ ' : ''}${loss === null ? 'diverged' : loss.toFixed(3)}` };
+      }),
+    );
+  });
+  const lrs = grids[0]?.lrs.map(String) ?? [];
+  const x = { field: 'decay', type: 'ordinal', sort: grids[0]?.columns ?? [], title: 'weight decay', axis: { labelAngle: 0 } };
+  const y = { field: 'lr', type: 'ordinal', sort: lrs, title: 'base lr' };
+  return render({
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    data: { values },
+    facet: { field: 'series', type: 'ordinal', sort: grids.map((g) => g.series), title: null, header: { labelFontSize: 12 } },
+    columns: 3,
+    spec: {
+      width: { step: 90 },
+      height: { step: 28 },
+      layer: [
+        { mark: 'rect', encoding: { x, y, color: lossColor } },
+        // The best cell of each panel: outlined in red, and its label starred (the ★ also reads in grey print).
+        { transform: [{ filter: 'datum.best' }], mark: { type: 'rect', fill: null, stroke: '#d62728', strokeWidth: 2.5 }, encoding: { x, y } },
+        { mark: { type: 'text', fontSize: 10 }, encoding: { x, y, text: { field: 'label' }, color: labelColor } },
+      ],
+    },
+    // Each convention on its own colour scale: the question is where its best cell lies, not how it compares.
+    resolve: { scale: { color: 'independent' } },
   });
 }

@@ -14,8 +14,14 @@ export interface RunResult {
   readonly index: number;
   readonly series: string;
   readonly convention: string;
+  readonly lr: number;
+  /** The weight-decay column's title (see grid.ts). */
+  readonly column: string;
+  /** λ the optimizer used: the column's, or the one its timescale gave at this run's lr and convention. */
   readonly weightDecay: number;
   readonly lambdaNorm: number | null;
+  /** τ in epochs and iterations, for a timescale column. */
+  readonly timescale: GridRun['timescale'];
   readonly seed: number;
   readonly exclusionExample: boolean;
   /** Mean training-batch loss over the last tenth of the steps (every step's batch is new data). */
@@ -63,7 +69,7 @@ export async function runOne(run: GridRun, o: RunOneOptions): Promise<RunResult 
   const t0 = performance.now();
   const steps = run.config.steps;
   const tail = Math.max(1, Math.floor(steps / 10));
-  const trainer = await Trainer.create({ config: run.config, threads: o.threads, where: `compare run ${run.index + 1} (${run.series}, λ ${run.weightDecay}, seed ${run.seed})` });
+  const trainer = await Trainer.create({ config: run.config, threads: o.threads, where: `compare run ${run.index + 1} (${run.series}, lr ${run.lr}, ${run.column}, seed ${run.seed})` });
   const curve: EvalPoint[] = [];
   let tailSum = 0;
   let error: string | null = null;
@@ -91,8 +97,11 @@ export async function runOne(run: GridRun, o: RunOneOptions): Promise<RunResult 
       index: run.index,
       series: run.series,
       convention: run.convention,
-      weightDecay: run.weightDecay,
+      lr: run.lr,
+      column: run.column,
+      weightDecay: trainer.optimizer.options.weightDecay,
       lambdaNorm: run.lambdaNorm,
+      timescale: run.timescale,
       seed: run.seed,
       exclusionExample: run.exclusionExample,
       trainLoss: error ? Number.NaN : tailSum / tail,

@@ -1,6 +1,9 @@
-// From the runs to the summary: mean ± sample standard deviation over seeds for every (series, λ) cell,
+// From the runs to the summary: mean ± sample standard deviation over seeds for every (series, lr, λ) cell,
 // summary.json (everything, curves included, so the plots can be redrawn) and summary.md (the tables).
+// With one lr, a table row is a series; with several, a (series, lr) pair ("pytorch, lr 0.01"), and the
+// lr × λ view per series is lr-grid.ts.
 
+import { lrGridMarkdown, type LrGrid } from './lr-grid.js';
 import type { RunResult } from './run-one.js';
 
 export interface Stat {
@@ -13,8 +16,13 @@ export interface Cell {
   readonly series: string;
   readonly convention: string;
   readonly exclusionExample: boolean;
+  readonly lr: number;
+  /** The weight-decay column's title. */
+  readonly column: string;
+  /** λ of the cell's runs (under a timescale, the one it gave at this lr and convention; mean over seeds). */
   readonly weightDecay: number;
   readonly lambdaNorm: number | null;
+  readonly timescale: RunResult['timescale'];
   readonly seeds: number;
   /** Runs that stopped early (their numbers are left out of the means). */
   readonly failed: number;
@@ -25,8 +33,8 @@ export interface Cell {
   readonly excludedNorm: Stat;
   readonly wallSec: Stat;
   /**
-   * Held-out loss minus that of the first series (the first convention listed) at the same λ and seed, over
-   * seeds: a paired difference, free of the seed-to-seed spread that the ± of evalLoss carries.
+   * Held-out loss minus that of the first series (the first convention listed) at the same lr, λ and seed,
+   * over seeds: a paired difference, free of the seed-to-seed spread that the ± of evalLoss carries.
    */
   readonly evalLossDelta: Stat;
   /** Held-out loss curve, mean over seeds, per evaluation step. */
@@ -40,15 +48,21 @@ export interface CompareSummary {
   readonly optimizer: Record<string, unknown>;
   readonly seeds: readonly number[];
   readonly threads: number;
+  /** The lr axis (the config's lr alone without --lr). */
+  readonly lrs: readonly number[];
   readonly weightDecay: {
-    readonly kind: 'plain' | 'normalized';
+    readonly kind: 'plain' | 'normalized' | 'timescale';
     readonly values: readonly number[];
     /** With --normalized-weight-decay: λ = λ_norm·√(b/(B·T)), b batch, B training examples, T epochs. */
     readonly normalized?: { readonly batchSize: number; readonly datasetSize: number; readonly epochs: number; readonly lambdas: readonly number[] };
+    /** With --timescale: τ_iter = τ·M, M = N/B iterations per epoch; each run's λ = 1/(r_peak·τ_iter). */
+    readonly timescale?: { readonly batchSize: number; readonly datasetSize: number; readonly iterationsPerEpoch: number; readonly iterations: readonly number[] };
   };
   readonly exclusion: { readonly rule: string; readonly example: string | null };
   readonly normPartition: { readonly rule: string; readonly excluded: readonly string[]; readonly decayed: readonly string[] };
   readonly cells: readonly Cell[];
+  /** Per series: held-out loss over lr × λ, with the best cell. */
+  readonly grid: readonly LrGrid[];
   readonly runs: readonly RunResult[];
   readonly totalWallSec: number;
 }
@@ -61,18 +75,20 @@ export function stat(xs: readonly number[]): Stat {
   return { mean, std };
 }
 
-/** One cell per (series, λ), in the order the series and λ first appear in the runs. */
+/** One cell per (series, lr, λ column), in the order the series, lrs and columns first appear in the runs. */
 export function aggregate(runs: readonly RunResult[]): Cell[] {
+  const key = (r: { series: string; lr: number; column: string }) => `${r.series}\u0000${r.lr}\u0000${r.column}`;
   const groups = new Map<string, RunResult[]>();
   for (const r of runs) {
-    const key = `${r.series}\u0000${r.weightDecay}`;
-    const g = groups.get(key);
+    const g = groups.get(key(r));
     if (g) g.push(r);
-    else groups.set(key, [r]);
+    else groups.set(key(r), [r]);
   }
   const seriesOrder = [...new Set(runs.map((r) => r.series))];
-  const decayOrder = [...new Set(runs.map((r) => r.weightDecay))];
-  const first = new Map(runs.filter((r) => r.series === seriesOrder[0]).map((r) => [`${r.weightDecay}\u0000${r.seed}`, r.evalLoss]));
+  const lrOrder = [...new Set(runs.map((r) => r.lr))];
+  const columnOrder = [...new Set(runs.map((r) => r.column))];
+  const paired = (r: RunResult) => `${r.lr}\u0000${r.column}\u0000${r.seed}`;
+  const first = new Map(runs.filter((r) => r.series === seriesOrder[0]).map((r) => [paired(r), r.evalLoss]));
   const cells = [...groups.values()].map((g): Cell => {
     const ok = g.filter((r) => r.error === null);
     const steps = [...new Set(g.flatMap((r) => r.curve.map((p) => p.step)))].sort((a, b) => a - b);
@@ -80,8 +96,11 @@ export function aggregate(runs: readonly RunResult[]): Cell[] {
       series: g[0].series,
       convention: g[0].convention,
       exclusionExample: g[0].exclusionExample,
-      weightDecay: g[0].weightDecay,
+      lr: g[0].lr,
+      column: g[0].column,
+      weightDecay: stat(g.map((r) => r.weightDecay)).mean,
       lambdaNorm: g[0].lambdaNorm,
+      timescale: g[0].timescale,
       seeds: g.length,
       failed: g.length - ok.length,
       trainLoss: stat(ok.map((r) => r.trainLoss)),
@@ -90,11 +109,15 @@ export function aggregate(runs: readonly RunResult[]): Cell[] {
       decayedNorm: stat(ok.map((r) => r.decayedNorm)),
       excludedNorm: stat(ok.map((r) => r.excludedNorm)),
       wallSec: stat(g.map((r) => r.wallSec)),
-      evalLossDelta: stat(ok.map((r) => r.evalLoss - (first.get(`${r.weightDecay}\u0000${r.seed}`) ?? Number.NaN))),
+      evalLossDelta: stat(ok.map((r) => r.evalLoss - (first.get(paired(r)) ?? Number.NaN))),
       curve: steps.map((step) => ({ step, evalLoss: stat(g.map((r) => r.curve.find((p) => p.step === step)?.evalLoss ?? Number.NaN)).mean })),
     };
   });
-  return cells.sort((a, b) => seriesOrder.indexOf(a.series) - seriesOrder.indexOf(b.series) || decayOrder.indexOf(a.weightDecay) - decayOrder.indexOf(b.weightDecay));
+  const rank = (c: Cell) => [seriesOrder.indexOf(c.series), lrOrder.indexOf(c.lr), columnOrder.indexOf(c.column)];
+  return cells.sort((a, b) => {
+    const [x, y] = [rank(a), rank(b)];
+    return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+  });
 }
 
 /** JSON with NaN written as null (JSON has no NaN). */
@@ -105,47 +128,72 @@ export function summaryJson(summary: CompareSummary): string {
 const fmt = (x: number, digits = 4) => (Number.isFinite(x) ? x.toFixed(digits) : '—');
 const pm = (s: Stat, digits = 4, seeds = 2) => (Number.isFinite(s.mean) ? (seeds > 1 ? `${fmt(s.mean, digits)} ± ${fmt(s.std, digits)}` : fmt(s.mean, digits)) : 'diverged');
 
-/** λ as a column title: "λ = 0.01", and "λ_n = 0.05 → λ = 0.0029" for normalized decay. */
-export function decayLabel(weightDecay: number, lambdaNorm: number | null): string {
-  const short = (x: number) => (x === 0 ? '0' : Math.abs(x) >= 1e-3 ? String(Number(x.toPrecision(3))) : x.toExponential(1).replace('e-', 'e-'));
-  return lambdaNorm === null ? `λ = ${short(weightDecay)}` : `λn = ${short(lambdaNorm)} (λ = ${short(weightDecay)})`;
+/** A table row's title: the series, and its lr when the grid has more than one. */
+export function rowLabel(c: Pick<Cell, 'series' | 'lr'>, lrs: number): string {
+  return lrs > 1 ? `${c.series}, lr ${c.lr}` : c.series;
 }
 
-/** The final held-out loss table: one row per series, one column per λ (the heatmap as text). */
+/** Rows (series, or series × lr) and columns in first-seen order. */
+function axes(cells: readonly Cell[]): { lrs: number; rows: Array<{ series: string; lr: number; label: string }>; columns: string[] } {
+  const lrs = new Set(cells.map((c) => c.lr)).size;
+  const rows = [...new Map(cells.map((c) => [rowLabel(c, lrs), { series: c.series, lr: c.lr, label: rowLabel(c, lrs) }])).values()];
+  return { lrs, rows, columns: [...new Set(cells.map((c) => c.column))] };
+}
+
+/** The final held-out loss table: one row per series (× lr), one column per λ (the heatmap as text). */
 export function evalLossTable(cells: readonly Cell[]): string {
-  const series = [...new Set(cells.map((c) => c.series))];
-  const decays = [...new Map(cells.map((c) => [c.weightDecay, c.lambdaNorm] as const)).entries()];
-  const best = new Map<number, number>();
-  for (const [wd] of decays) best.set(wd, Math.min(...cells.filter((c) => c.weightDecay === wd && !c.exclusionExample).map((c) => c.evalLoss.mean).filter(Number.isFinite)));
-  const lines = [`| convention | ${decays.map(([wd, n]) => decayLabel(wd, n)).join(' | ')} |`, `|---|${decays.map(() => '---:').join('|')}|`];
-  for (const s of series) {
-    const row = decays.map(([wd]) => {
-      const c = cells.find((x) => x.series === s && x.weightDecay === wd);
+  const { rows, columns } = axes(cells);
+  const best = new Map(columns.map((col) => [col, Math.min(...cells.filter((c) => c.column === col && !c.exclusionExample).map((c) => c.evalLoss.mean).filter(Number.isFinite))]));
+  const lines = [`| convention | ${columns.join(' | ')} |`, `|---|${columns.map(() => '---:').join('|')}|`];
+  for (const row of rows) {
+    const entries = columns.map((col) => {
+      const c = cells.find((x) => x.series === row.series && x.lr === row.lr && x.column === col);
       if (!c) return '';
       const text = pm(c.evalLoss, 4, c.seeds);
-      return !c.exclusionExample && c.evalLoss.mean === best.get(wd) ? `**${text}**` : text;
+      return !c.exclusionExample && c.evalLoss.mean === best.get(col) ? `**${text}**` : text;
     });
-    lines.push(`| ${s} | ${row.join(' | ')} |`);
+    lines.push(`| ${row.label} | ${entries.join(' | ')} |`);
   }
   return lines.join('\n');
 }
 
-/** Held-out loss minus the first series' at the same λ and seed (mean ± std over seeds). */
+/** Held-out loss minus the first series' at the same lr, λ and seed (mean ± std over seeds). */
 export function deltaTable(cells: readonly Cell[]): string {
-  const series = [...new Set(cells.map((c) => c.series))];
-  const decays = [...new Map(cells.map((c) => [c.weightDecay, c.lambdaNorm] as const)).entries()];
+  const { rows, columns } = axes(cells);
+  const firstSeries = cells[0].series;
   const signed = (s: Stat, seeds: number) => {
     if (!Number.isFinite(s.mean)) return '—';
     const m = `${s.mean >= 0 ? '+' : '−'}${Math.abs(s.mean).toFixed(4)}`;
     return seeds > 1 ? `${m} ± ${s.std.toFixed(4)}` : m;
   };
-  const lines = [`| convention − ${series[0]} | ${decays.map(([wd, n]) => decayLabel(wd, n)).join(' | ')} |`, `|---|${decays.map(() => '---:').join('|')}|`];
-  for (const s of series.slice(1)) {
-    const row = decays.map(([wd]) => {
-      const c = cells.find((x) => x.series === s && x.weightDecay === wd);
+  const lines = [`| convention − ${firstSeries} | ${columns.join(' | ')} |`, `|---|${columns.map(() => '---:').join('|')}|`];
+  for (const row of rows.filter((r) => r.series !== firstSeries)) {
+    const entries = columns.map((col) => {
+      const c = cells.find((x) => x.series === row.series && x.lr === row.lr && x.column === col);
       return c ? signed(c.evalLossDelta, c.seeds) : '';
     });
-    lines.push(`| ${s} | ${row.join(' | ')} |`);
+    lines.push(`| ${row.label} | ${entries.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+/** λ as a detail-table entry: the column's own value, or what its timescale gave. */
+function lambdaEntry(c: Cell): string {
+  const λ = Number(c.weightDecay.toPrecision(4));
+  if (c.timescale) return `τ ${c.timescale.epochs} ep → ${λ}`;
+  return c.lambdaNorm === null ? String(λ) : `λn ${c.lambdaNorm} → ${λ}`;
+}
+
+/** Under a timescale axis: the λ each (series, lr) got per τ. */
+function timescaleTable(cells: readonly Cell[]): string {
+  const { rows, columns } = axes(cells);
+  const lines = [`| λ from τ | ${columns.join(' | ')} |`, `|---|${columns.map(() => '---:').join('|')}|`];
+  for (const row of rows) {
+    const entries = columns.map((col) => {
+      const c = cells.find((x) => x.series === row.series && x.lr === row.lr && x.column === col);
+      return c ? c.weightDecay.toPrecision(4) : '';
+    });
+    lines.push(`| ${row.label} | ${entries.join(' | ')} |`);
   }
   return lines.join('\n');
 }
@@ -153,13 +201,13 @@ export function deltaTable(cells: readonly Cell[]): string {
 /** Every cell with every number. */
 export function detailTable(cells: readonly Cell[]): string {
   const lines = [
-    '| convention | λ | train loss | held-out loss | ‖θ‖ | ‖θ decayed‖ | ‖θ excluded‖ | wall s/run |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| convention | lr | λ | train loss | held-out loss | ‖θ‖ | ‖θ decayed‖ | ‖θ excluded‖ | wall s/run |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const c of cells) {
     const failed = c.failed > 0 ? ` (${c.failed} of ${c.seeds} diverged)` : '';
     lines.push(
-      `| ${c.series}${failed} | ${decayLabel(c.weightDecay, c.lambdaNorm).replace(/^λ = /, '')} | ${pm(c.trainLoss, 4, c.seeds)} | ${pm(c.evalLoss, 4, c.seeds)} | ${pm(c.weightNorm, 2, c.seeds)} | ${pm(c.decayedNorm, 2, c.seeds)} | ${pm(c.excludedNorm, 2, c.seeds)} | ${fmt(c.wallSec.mean, 1)} |`,
+      `| ${c.series}${failed} | ${c.lr} | ${lambdaEntry(c)} | ${pm(c.trainLoss, 4, c.seeds)} | ${pm(c.evalLoss, 4, c.seeds)} | ${pm(c.weightNorm, 2, c.seeds)} | ${pm(c.decayedNorm, 2, c.seeds)} | ${pm(c.excludedNorm, 2, c.seeds)} | ${fmt(c.wallSec.mean, 1)} |`,
     );
   }
   return lines.join('\n');
@@ -177,7 +225,8 @@ export function summaryMarkdown(s: CompareSummary): string {
     '```',
     '',
     `Model \`${JSON.stringify(c.model)}\`, ${c.params} parameters; ${c.trainExamples} training / ${c.evalExamples} held-out examples (seed ${s.seeds[0]}). ` +
-      `${c.steps} steps of batch ${c.batchSize} per run on ${s.threads} threads; seeds ${s.seeds.join(', ')} (initial values, data split and data order). ` +
+      `${c.steps} steps of batch ${c.batchSize} per run on ${s.threads} threads; seeds ${s.seeds.join(', ')} (initial values, data split and data order); ` +
+      `base lr ${s.lrs.join(', ')}. ` +
       `Shared optimizer settings: ${Object.entries(o).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(', ')}. ` +
       `Exclusion rule of the main runs: ${s.exclusion.rule}.`,
     '',
@@ -190,6 +239,17 @@ export function summaryMarkdown(s: CompareSummary): string {
       '',
     );
   }
+  if (s.weightDecay.timescale) {
+    const t = s.weightDecay.timescale;
+    out.push(
+      `Weight decay from its timescale (Wang & Aitchison 2024): τ_iter = τ·M with M = N/B = ${t.datasetSize}/${t.batchSize} = ${fmt(t.iterationsPerEpoch, 3)} iterations per epoch ` +
+        `(${s.weightDecay.values.map((v, i) => `τ ${v} epochs = ${fmt(t.iterations[i], 1)} iterations`).join(', ')}); each run's λ = 1/(r_peak·τ_iter), r_peak what multiplies λ in its ` +
+        "convention's decay rate at the schedule's peak (the peak lr for decay by lr_t·λ, the peak multiplier for `paper`, 1 for `tf-sgd-decay`). The λ each gave:",
+      '',
+      timescaleTable(s.cells),
+      '',
+    );
+  }
   out.push(
     `## Final held-out loss (mean${seeds > 1 ? ' ± std' : ''} over ${seeds} seed${seeds > 1 ? 's' : ''}; lowest per column in bold)`,
     '',
@@ -197,7 +257,7 @@ export function summaryMarkdown(s: CompareSummary): string {
     '',
     ...(new Set(s.cells.map((c) => c.series)).size > 1
       ? [
-          `## Paired by seed: held-out loss minus ${s.cells[0].series}'s (same λ, same seed; mean${seeds > 1 ? ' ± std' : ''} over seeds)`,
+          `## Paired by seed: held-out loss minus ${s.cells[0].series}'s (same lr, same λ, same seed; mean${seeds > 1 ? ' ± std' : ''} over seeds)`,
           '',
           deltaTable(s.cells),
           '',
@@ -207,6 +267,7 @@ export function summaryMarkdown(s: CompareSummary): string {
     '',
     '![final held-out loss](heatmap.svg)',
     '',
+    ...(s.lrs.length > 1 ? [lrGridMarkdown(s.grid, seeds), '', '![held-out loss over lr × λ, one panel per convention](lr-heatmap.svg)', ''] : []),
     '## Every cell',
     '',
     `Train loss: mean training-batch loss over the last tenth of the steps. ‖θ‖: global L2 norm of the parameters after the last step; ` +
@@ -220,7 +281,7 @@ export function summaryMarkdown(s: CompareSummary): string {
   }
   {
     const failures = s.runs.filter((r) => r.error !== null);
-    if (failures.length > 0) out.push('## Runs that stopped early', '', ...failures.map((r) => `- ${r.series}, λ ${r.weightDecay}, seed ${r.seed}: ${r.error}`), '');
+    if (failures.length > 0) out.push('## Runs that stopped early', '', ...failures.map((r) => `- ${r.series}, lr ${r.lr}, ${r.column}, seed ${r.seed}: ${r.error}`), '');
   }
   out.push(`Total wall time ${fmt(s.totalWallSec, 0)} s for ${s.runs.length} runs.`, '');
   return out.join('\n');

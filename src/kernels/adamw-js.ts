@@ -6,10 +6,14 @@
 //   g  = clamp(Σ_r slot_r · (1/R), ±clipValue) · clipScale + l2·p
 //   m' = β1·m + (1−β1)·g;  v' = β2·v + (1−β2)·g²;  v̂ = amsgrad ? max(v_max, v') : v'
 //   p' = (p·decayPre − stepSize·m' / (√v̂·sqrtScale + ε)) · decayPost
+// With cautious weight decay both decay factors are 1 where m'·p < 0: the update u = stepSize·m'/(…) has the
+// sign of m' (stepSize ≥ 0, the denominator > 0), so m'·p ≥ 0 is u·p ≥ 0, zeros counting as agreement;
+// p is the value before the step, also for a decay after the update.
 
 import {
   kBeta1Field,
   kBeta2Field,
+  kCautiousField,
   kClipScaleField,
   kClipValueField,
   kDecayPostOffset,
@@ -79,6 +83,7 @@ function update(shard: ShardStates, start: number, end: number, s: Float64Array,
   const stepSize = s[tensorField(tensor, kStepSizeOffset)];
   const decayPost = s[tensorField(tensor, kDecayPostOffset)];
   const l2 = s[tensorField(tensor, kL2Offset)];
+  const cautious = s[kCautiousField] !== 0;
   const { params: p, m, v, vmax, grads: slots } = shard;
   const amsgrad = vmax.length > 0;
   const nSlots = slots.length;
@@ -97,7 +102,10 @@ function update(shard: ShardStates, start: number, end: number, s: Float64Array,
       vhat = Math.max(vmax[i], vhat);
       vmax[i] = vhat;
     }
-    p[i] = (pi * decayPre - (stepSize * m[i]) / (Math.sqrt(vhat) * sqrtScale + eps)) * decayPost;
+    // u·p ≥ 0 as signs (a product could underflow in the float32 kernel); NaN never agrees.
+    const ms = m[i];
+    const decays = !cautious || (ms >= 0 && pi >= 0) || (ms <= 0 && pi <= 0);
+    p[i] = (pi * (decays ? decayPre : 1) - (stepSize * m[i]) / (Math.sqrt(vhat) * sqrtScale + eps)) * (decays ? decayPost : 1);
   }
 }
 

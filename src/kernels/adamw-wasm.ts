@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import {
   kBeta1Field,
   kBeta2Field,
+  kCautiousField,
   kClipScaleField,
   kClipValueField,
   kDecayPostOffset,
@@ -35,7 +36,7 @@ interface AdamwExports {
     p: number, m: number, v: number, vmax: number, g: number, gstride: number, nslots: number, start: number, end: number,
     b1: number, b2: number, omb1: number, omb2: number, eps: number, sqrtScale: number,
     invSlots: number, clip: number, clipScale: number, decayPre: number, stepSize: number, decayPost: number, l2: number,
-    simple: number,
+    simple: number, cautious: number,
   ): void;
   sumSquares(
     g: number, gstride: number, nslots: number, start: number, end: number, invSlots: number, clip: number,
@@ -158,15 +159,17 @@ function update(shard: ShardStates, start: number, end: number, s: Float64Array,
   const clipScale = s[kClipScaleField];
   const decayPost = s[tensorField(tensor, kDecayPostOffset)];
   const l2 = s[tensorField(tensor, kL2Offset)];
+  const cautious = s[kCautiousField] !== 0;
   // The specialised loops drop operations that are exact identities with these values (see adamw.wat).
   const simple =
-    b.vmax === -1 && clip === Number.POSITIVE_INFINITY && clipScale === 1 && l2 === 0 && decayPost === 1 && (b.nslots !== 1 || invSlots === 1);
+    !cautious && b.vmax === -1 && clip === Number.POSITIVE_INFINITY && clipScale === 1 && l2 === 0 && decayPost === 1 && (b.nslots !== 1 || invSlots === 1);
   b.exports.update(
     b.p, b.m, b.v, b.vmax, b.g, b.gstride, b.nslots, start, end,
     s[kBeta1Field], s[kBeta2Field], s[kOneMinusBeta1Field], s[kOneMinusBeta2Field], s[kEpsField], s[kSqrtScaleField],
     invSlots, clip, clipScale,
     s[tensorField(tensor, kDecayPreOffset)], s[tensorField(tensor, kStepSizeOffset)], decayPost, l2,
     simple ? 1 : 0,
+    cautious ? 1 : 0,
   );
 }
 

@@ -14,7 +14,12 @@ export const kInvSlotsField = 6;
 export const kClipValueField = 7;
 /** Global-norm clip factor for this step (1 when off or not needed). */
 export const kClipScaleField = 8;
-export const kGlobalFields = 9;
+/**
+ * 1 for cautious weight decay: the decay factors apply only where the update and p agree in sign (m'·p ≥ 0),
+ * else 0. A field rather than a kernel choice, so the coordinator alone decides and every thread reads it.
+ */
+export const kCautiousField = 9;
+export const kGlobalFields = 10;
 
 /** Per-tensor scalars, at kGlobalFields + kTensorStride·tensor. */
 export const kDecayPreOffset = 0;

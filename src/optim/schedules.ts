@@ -33,6 +33,15 @@ export interface Schedule {
   multiplierAt(t: number): number;
   /** lr·multiplierAt(t). */
   lrAt(t: number): number;
+  /**
+   * The largest multiplier the schedule reaches at any step t ≥ 0 (not only the steps a run takes): lr_max =
+   * lr·peakMultiplier is AdamC's lr_max and the peak lr of a weight-decay timescale. Every schedule here ramps
+   * up during warmup and never rises above its value at t = w after it (cosine with cycles > ½ comes back to
+   * 1, never above), so the peak is the largest of the multipliers at steps 0, w − 1 and w: 1 for constant,
+   * constant-warmup, cosine and polynomial; 1 for linear when totalSteps > warmupSteps, else (w − 1)/w; for
+   * bert max((w − 1)/w, 1 − w/T), or 1 without warmup. It can be 0 (linear or bert with w = T = 1).
+   */
+  readonly peakMultiplier: number;
 }
 
 const needsTotal: ReadonlySet<ScheduleName> = new Set(['linear', 'cosine', 'polynomial', 'bert']);
@@ -117,8 +126,11 @@ function multiplierFunction(o: Readonly<Required<ScheduleOptions>>): (t: number)
 export function createSchedule(options: ScheduleOptions): Schedule {
   const o = validateScheduleOptions(options);
   const multiplierAt = multiplierFunction(o);
+  const w = o.warmupSteps;
+  const peakMultiplier = Math.max(multiplierAt(0), multiplierAt(w), w > 0 ? multiplierAt(w - 1) : 0);
   return Object.freeze({
     options: o,
+    peakMultiplier,
     multiplierAt(t: number): number {
       if (!isNonNegativeInteger(t)) throw new RangeError(`schedule step must be a non-negative integer, got ${t}`);
       return multiplierAt(t);

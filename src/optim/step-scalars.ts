@@ -4,6 +4,7 @@
 import {
   kBeta1Field,
   kBeta2Field,
+  kCautiousField,
   kClipScaleField,
   kClipValueField,
   kDecayPostOffset,
@@ -17,7 +18,7 @@ import {
   kStepSizeOffset,
   tensorField,
 } from '../memory/control.js';
-import type { ConventionKnobs } from './conventions.js';
+import { decayModeSpecs, type ConventionKnobs, type DecayModeSpec } from './conventions.js';
 
 export interface StepConstants {
   readonly knobs: ConventionKnobs;
@@ -30,14 +31,35 @@ export interface StepConstants {
   /** Per tensor: λ (0 when excluded) and lr multiplier. */
   readonly weightDecay: Float64Array;
   readonly lrMultiplier: Float64Array;
+  /** η_max, the lr schedule's peak multiplier (the `corrected` rate divides by it; options refuse 0). */
+  readonly peakMultiplier: number;
+}
+
+/** What multiplies λ_t in a decay mode's per-step rate (see DecayModeSpec), for one tensor at one step. */
+function decayRate(rate: DecayModeSpec['rate'], lr: number, stepSize: number, eta: number, peak: number): number {
+  switch (rate) {
+    case 'lr':
+      return lr;
+    case 'step-size':
+      return stepSize;
+    case 'multiplier':
+      return eta;
+    case 'corrected':
+      // λ·lr_t²/lr_max with lr_t = lr (this tensor's) and lr_max = lr·η_max/η_t: the lr multiplier cancels.
+      return lr * (eta / peak);
+    case 'one':
+      return 1;
+  }
 }
 
 /**
- * Fill the control block for step `t` (1-based for bias correction), with lr_t the scheduled lr and
- * η_t = lr_t/lr_0 the schedule multiplier. The clip scale is set separately, once the norm is known.
+ * Fill the control block for step `t` (1-based for bias correction), with lr_t the scheduled lr,
+ * η_t = lr_t/lr_0 the schedule multiplier and μ_t the weight-decay schedule's multiplier (λ_t = λ·μ_t; 1 for
+ * a constant λ). The clip scale is set separately, once the norm is known.
  */
-export function writeStepScalars(s: Float64Array, c: StepConstants, t: number, lrT: number, eta: number): void {
+export function writeStepScalars(s: Float64Array, c: StepConstants, t: number, lrT: number, eta: number, mu: number): void {
   const { knobs, beta1, beta2 } = c;
+  const spec = decayModeSpecs[knobs.decay];
   const bc1 = knobs.biasCorrection ? 1 - beta1 ** t : 1;
   const bc2 = knobs.biasCorrection ? 1 - beta2 ** t : 1;
   const sqrtBc2 = Math.sqrt(bc2);
@@ -50,29 +72,18 @@ export function writeStepScalars(s: Float64Array, c: StepConstants, t: number, l
   s[kInvSlotsField] = 1 / c.gradSlots;
   s[kClipValueField] = c.clipValue;
   s[kClipScaleField] = 1;
+  s[kCautiousField] = knobs.cautiousWeightDecay ? 1 : 0;
   const n = c.weightDecay.length;
   for (let i = 0; i < n; i++) {
     const lr = lrT * c.lrMultiplier[i];
-    const lambda = c.weightDecay[i];
+    // μ_t = 1 leaves λ's bits as they are, so a constant λ gives exactly the scalars it always gave.
+    const lambda = c.weightDecay[i] * mu;
     // ε̂ placement folds √bc2 into the step size; torch's keeps it under the square root.
     const stepSize = knobs.epsilonHat ? (lr * sqrtBc2) / bc1 : lr / bc1;
-    let decayPre = 1;
-    let decayPost = 1;
-    let l2 = 0;
-    switch (knobs.decay) {
-      case 'decoupled':
-        decayPre = 1 - lr * lambda;
-        break;
-      case 'l2':
-        l2 = lambda;
-        break;
-      case 'after-update':
-        decayPost = 1 - stepSize * lambda;
-        break;
-      case 'schedule-scaled':
-        decayPre = 1 - eta * lambda;
-        break;
-    }
+    const decay = spec.where === 'gradient' ? 0 : decayRate(spec.rate, lr, stepSize, eta, c.peakMultiplier) * lambda;
+    const decayPre = spec.where === 'before' ? 1 - decay : 1;
+    const decayPost = spec.where === 'after' ? 1 - decay : 1;
+    const l2 = spec.where === 'gradient' ? lambda : 0;
     s[tensorField(i, kDecayPreOffset)] = decayPre;
     s[tensorField(i, kStepSizeOffset)] = stepSize;
     s[tensorField(i, kDecayPostOffset)] = decayPost;

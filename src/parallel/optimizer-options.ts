@@ -114,7 +114,9 @@ export function resolveOptions(options: OptimizerOptions): { options: ResolvedOp
   const startStep = checkNumber('startStep', o.startStep, (x) => Number.isInteger(x) && x >= 0, 'a non-negative integer');
   const workerMemoryMb = o.workerMemoryMb === undefined ? undefined : checkWorkerMemory(o.workerMemoryMb);
   const entries = checkParams(o.params);
-  const math = resolveAdamwOptions(o, entries.map(([name]) => name));
+  // The math options as given (not merged with the defaults here): weightDecay and weightDecayTimescale
+  // exclude each other only when both were given.
+  const math = resolveAdamwOptions(options, entries.map(([name]) => name));
   return {
     options: Object.freeze({
       ...math,

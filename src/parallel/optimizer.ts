@@ -60,6 +60,8 @@ export class ShardedAdamW {
   readonly convention: ConventionName;
   readonly knobs: ConventionKnobs;
   readonly schedule: Schedule;
+  /** λ's schedule: μ_t multiplies λ at step t (the lr schedule itself for 'lr'; constant 1 by default). */
+  readonly weightDecaySchedule: Schedule;
   readonly threads: number;
   readonly kernel: KernelName;
   /** Live views of the parameters. */
@@ -92,6 +94,7 @@ export class ShardedAdamW {
     this.threads = o.threads;
     this.kernel = kernel;
     this.schedule = createSchedule(o.schedule);
+    this.weightDecaySchedule = o.weightDecaySchedule === 'lr' ? this.schedule : createSchedule(o.weightDecaySchedule);
     this.#globalStep = o.startStep;
     const limit = o.maxShardParams ?? maxShardFloats(o.gradSlots, o.knobs.amsgrad);
     this.layout = computeLayout(o.tensors, limit);
@@ -111,6 +114,7 @@ export class ShardedAdamW {
       gradSlots: o.gradSlots,
       weightDecay: Float64Array.from(o.decayTable, (e) => e.weightDecay),
       lrMultiplier: Float64Array.from(o.decayTable, (e) => e.lrMultiplier),
+      peakMultiplier: o.peakMultiplier,
     };
     this.#inline = o.dispatch === 'inline' || (o.dispatch === 'auto' && (o.threads === 1 || this.layout.totalSize < kInlineBelowParams));
     const tasks = (phase: StepPhase): StepTask[] =>
@@ -289,7 +293,7 @@ export class ShardedAdamW {
     const eta = this.schedule.multiplierAt(t);
     const lrT = this.options.lr * eta;
     const scalars = this.#control.scalars;
-    writeStepScalars(scalars, this.#constants, t + 1, lrT, eta);
+    writeStepScalars(scalars, this.#constants, t + 1, lrT, eta, this.weightDecaySchedule.multiplierAt(t));
 
     let gradNorm = Number.NaN;
     let clipScale = 1;

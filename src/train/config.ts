@@ -10,6 +10,7 @@ import { conventionNames } from '../optim/conventions.js';
 import { kernelChoices } from '../kernels/shard-kernels.js';
 import { adamwDefaults } from '../optim/options.js';
 import { scheduleNames } from '../optim/schedules.js';
+import { iterationsPerEpoch } from '../optim/weight-decay.js';
 import type { OptimizerOptions } from '../parallel/optimizer-options.js';
 import { kMinWorkerMemoryMb } from '../parallel/pool.js';
 import { builtinModels } from '../models/model-module.js';
@@ -32,14 +33,26 @@ const scheduleSchema = z.union([
   }),
 ]);
 
+/** τ of weightDecayTimescale, in one unit; epochs become iterations with the data set size (the trainer's). */
+const timescaleSchema = z
+  .strictObject({ epochs: z.number().positive().optional(), iterations: z.number().positive().optional() })
+  .refine((o) => (o.epochs === undefined) !== (o.iterations === undefined), { message: 'give τ in one unit: { "epochs": τ } or { "iterations": τ }' });
+
 // Defaults and enums come from the optimizer (src/optim/options.ts): one copy of each.
-const optimizerSchema = z.strictObject({
+const optimizerObject = z.strictObject({
   convention: z.enum(conventionNames).default(adamwDefaults.convention),
   lr: nonNegative.default(adamwDefaults.lr),
   schedule: scheduleSchema.default(adamwDefaults.schedule),
   betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([...adamwDefaults.betas]),
   eps: nonNegative.default(adamwDefaults.eps),
-  weightDecay: nonNegative.default(adamwDefaults.weightDecay),
+  /** Default 0.01, unless weightDecayTimescale sets λ. */
+  weightDecay: nonNegative.optional(),
+  /** λ = 1/(r_peak·τ_iter) (src/optim/weight-decay.ts); τ in epochs or iterations. */
+  weightDecayTimescale: timescaleSchema.optional(),
+  /** 'constant' (default), 'lr' (λ follows the lr schedule's multiplier), or a schedule of its own (its totalSteps defaults to `steps`). */
+  weightDecaySchedule: z.union([z.literal('lr'), scheduleSchema]).optional(),
+  /** Decay only where the update and the parameter agree in sign (not with l2 / caffe). */
+  cautiousWeightDecay: z.boolean().optional(),
   /** Regex strings (search semantics), or 'bert' / 'hf'. */
   excludeFromWeightDecay: z.union([z.enum(['bert', 'hf']), z.array(z.string())]).optional(),
   clipGlobalNorm: z.number().positive().optional(),
@@ -54,6 +67,13 @@ const optimizerSchema = z.strictObject({
   /** With 'skip': this many skipped steps in a row stop the run (the params are no longer producing finite gradients). */
   maxConsecutiveSkips: int(1).default(5),
 });
+
+const optimizerSchema = optimizerObject
+  .refine((o) => o.weightDecay === undefined || o.weightDecayTimescale === undefined, {
+    message: 'weightDecay and weightDecayTimescale both set λ: give one of them',
+    path: ['weightDecayTimescale'],
+  })
+  .transform((o) => (o.weightDecayTimescale === undefined ? { ...o, weightDecay: o.weightDecay ?? adamwDefaults.weightDecay } : o));
 
 /** Deeper model options are refused: the run writes its config back as JSON, which recurses. */
 const kMaxOptionsDepth = 64;
@@ -271,14 +291,27 @@ export function warmupCutNote(config: TrainConfig): string | null {
 
 /**
  * The optimizer options of a training run (everything but params, threads, slots and start step, which the
- * trainer adds). A schedule's totalSteps defaults to the run's steps, and its warmup is fitted to them.
+ * trainer adds). A schedule's totalSteps defaults to the run's steps, and its warmup is fitted to them; so
+ * does the weight-decay schedule's totalSteps. A timescale in epochs becomes { epochs, iterationsPerEpoch }
+ * with M = training examples / global batch when `data` is given (the trainer knows it once the model has
+ * loaded its data; without it the optimizer refuses epochs in one line).
  */
-export function optimizerOptionsFromConfig(config: TrainConfig): Omit<OptimizerOptions, 'params'> {
+export function optimizerOptionsFromConfig(config: TrainConfig, data?: { readonly train: number }): Omit<OptimizerOptions, 'params'> {
   const o = config.optimizer;
   const schedule: OptimizerOptions['schedule'] =
     typeof o.schedule === 'string'
       ? { name: o.schedule, totalSteps: config.steps }
       : { ...o.schedule, totalSteps: o.schedule.totalSteps ?? config.steps, ...(warmupIsCut(config) ? { warmupSteps: config.steps } : {}) };
+  const d = o.weightDecaySchedule;
+  const weightDecaySchedule: OptimizerOptions['weightDecaySchedule'] =
+    d === undefined || d === 'lr' ? d : typeof d === 'string' ? { name: d, totalSteps: config.steps } : { ...d, totalSteps: d.totalSteps ?? config.steps };
+  const t = o.weightDecayTimescale;
+  const weightDecayTimescale: OptimizerOptions['weightDecayTimescale'] =
+    t === undefined
+      ? undefined
+      : t.iterations !== undefined
+        ? { iterations: t.iterations }
+        : { epochs: t.epochs!, ...(data ? { iterationsPerEpoch: iterationsPerEpoch(data.train, config.batchSize) } : {}) };
   return {
     convention: o.convention,
     lr: o.lr,
@@ -286,6 +319,9 @@ export function optimizerOptionsFromConfig(config: TrainConfig): Omit<OptimizerO
     betas: o.betas,
     eps: o.eps,
     weightDecay: o.weightDecay,
+    weightDecayTimescale,
+    weightDecaySchedule,
+    cautiousWeightDecay: o.cautiousWeightDecay,
     excludeFromWeightDecay: o.excludeFromWeightDecay,
     clipGlobalNorm: o.clipGlobalNorm,
     clipValue: o.clipValue,

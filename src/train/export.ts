@@ -10,5 +10,5 @@ import { checkpointConfig, optimizerOptionsFromConfig } from './config.js';
 export async function exportToTorch(source: string, out: string, warn: (line: string) => void): Promise<TorchExportResult> {
   const checkpoint = resolveCheckpoint(source, warn, 'export: ');
   const config = checkpointConfig(checkpoint);
-  return writeTorchExport(checkpoint, { config, adamw: optimizerOptionsFromConfig(config) }, out);
+  return writeTorchExport(checkpoint, { config, adamw: (counts) => optimizerOptionsFromConfig(config, counts) }, out);
 }

@@ -20,6 +20,7 @@ import { lossCurveSvg, type CurvePoint } from './loss-curve.js';
 import { describeNonFinite, type NonFiniteReport } from './non-finite.js';
 import { RunLock } from './run-lock.js';
 import { Trainer } from './trainer.js';
+import { timescaleNote } from '../optim/weight-decay.js';
 
 /** What `shardtrain train` trains without --config: the character-level LM of first names. */
 export const kDefaultConfig = relative(process.cwd(), fileURLToPath(new URL('../../../config/char-lm.json', import.meta.url)));
@@ -146,6 +147,8 @@ async function trainInRunDir(trainer: Trainer, lock: RunLock, options: RunOption
         `${trainer.threads} threads, ${trainer.replicas} replicas × ${c.batchSize / trainer.replicas} examples${c.accumulateSteps > 1 ? ` (${c.accumulateSteps} micro-batches)` : ''}, ${trainer.engine.description}; run dir ${out}` +
         (startStep > 0 ? `; resumed at step ${startStep}` : ''),
     );
+    const timescale = trainer.optimizer.options.weightDecayTimescale;
+    if (timescale) log(timescaleNote(timescale));
 
     const showBar = options.progress ?? process.stderr.isTTY === true;
     // Sequence models (token windows) report tokens/s: samples/s × the window.

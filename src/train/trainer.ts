@@ -108,7 +108,7 @@ export class Trainer {
     );
     const engine = await createEngine({ config, replicas, threads, threadTable: guard.table, where });
     const { tensors } = engine;
-    const optimizerOptions = optimizerOptionsFromConfig(config);
+    const optimizerOptions = optimizerOptionsFromConfig(config, engine.counts); // counts: a timescale in epochs needs N
     let optimizer: ShardedAdamW;
     try {
       checkpoint?.check(tensors, stateNamesFor(optimizerOptions.amsgrad === true));

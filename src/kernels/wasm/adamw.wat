@@ -6,6 +6,10 @@
 ;;   m' = β1·m + (1−β1)·g;  v' = β2·v + ((1−β2)·g)·g;  v̂ = amsgrad ? max(v', v_max) : v'
 ;;   p' = (p·decayPre − (stepSize·m') / (√v̂·sqrtScale + ε)) · decayPost
 ;;
+;; Cautious weight decay (the $cautious variant): decayPre and decayPost are replaced by 1 where the update
+;; and p disagree in sign, i.e. unless (m' ≥ 0 and p ≥ 0) or (m' ≤ 0 and p ≤ 0) — u·p ≥ 0 with u of the sign
+;; of m', tested on the signs because the float32 product m'·p can underflow to −0.
+;;
 ;; Every operation is a correctly rounded IEEE float32 add/mul/div/sqrt (no fused multiply-add, no
 ;; approximate reciprocal), evaluated in the order written, so the vector body and the scalar prologue and
 ;; tail give the same bits for the same element: results never depend on where a range starts, hence never
@@ -231,7 +235,7 @@
     (param $nslots i32) (param $i i32)
     (param $b1 f32) (param $b2 f32) (param $omb1 f32) (param $omb2 f32) (param $eps f32) (param $sqrtScale f32)
     (param $invSlots f32) (param $clip f32) (param $clipScale f32)
-    (param $decayPre f32) (param $stepSize f32) (param $decayPost f32) (param $l2 f32)
+    (param $decayPre f32) (param $stepSize f32) (param $decayPost f32) (param $l2 f32) (param $cautious i32)
     (local $sum f32) (local $r i32) (local $a i32) (local $pv f32) (local $gv f32) (local $mv f32) (local $vv f32)
     (local $vm f32) (local $nclip f32)
     (local.set $a (i32.add (local.get $g) (local.get $i)))
@@ -261,6 +265,15 @@
         (local.set $vm (f32.load (i32.add (local.get $vmax) (local.get $i))))
         (local.set $vv (select (local.get $vm) (local.get $vv) (f32.lt (local.get $vv) (local.get $vm))))
         (f32.store (i32.add (local.get $vmax) (local.get $i)) (local.get $vv))))
+    ;; cautious: no decay where m'·p < 0 (the parameters are locals, so they can be overwritten)
+    (if (local.get $cautious)
+      (then
+        (if (i32.eqz (i32.or
+              (i32.and (f32.ge (local.get $mv) (f32.const 0)) (f32.ge (local.get $pv) (f32.const 0)))
+              (i32.and (f32.le (local.get $mv) (f32.const 0)) (f32.le (local.get $pv) (f32.const 0)))))
+          (then
+            (local.set $decayPre (f32.const 1))
+            (local.set $decayPost (f32.const 1))))))
     (f32.store (i32.add (local.get $p) (local.get $i))
       (f32.mul
         (f32.sub
@@ -345,9 +358,83 @@
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
         (br $vec))))
 
+  ;; The general vector body with cautious weight decay: the loop of `update` below, plus the sign mask
+  ;; (four compares and three bit operations per 4 elements) choosing between the decay factors and 1 with
+  ;; v128.bitselect. A function of its own so that the loops without the mask stay as they are. Same operand
+  ;; order as $updateOne, so prologue, body and tail give the same bits.
+  (func $cautiousBody
+    (param $p i32) (param $m i32) (param $v i32) (param $vmax i32) (param $g i32) (param $gstride i32)
+    (param $nslots i32) (param $i i32) (param $stop i32)
+    (param $b1s f32) (param $b2s f32) (param $omb1s f32) (param $omb2s f32) (param $epss f32) (param $sqrtScales f32)
+    (param $invSlotss f32) (param $clips f32) (param $clipScales f32)
+    (param $decayPres f32) (param $stepSizes f32) (param $decayPosts f32) (param $l2s f32)
+    (local $r i32) (local $a i32)
+    (local $b1 v128) (local $b2 v128) (local $omb1 v128) (local $omb2 v128) (local $eps v128) (local $sqrtScale v128)
+    (local $invSlots v128) (local $clip v128) (local $nclip v128) (local $clipScale v128)
+    (local $decayPre v128) (local $stepSize v128) (local $decayPost v128) (local $l2 v128)
+    (local $zero v128) (local $one v128) (local $mask v128)
+    (local $sum v128) (local $pv v128) (local $gv v128) (local $mv v128) (local $vv v128)
+    (local.set $b1 (f32x4.splat (local.get $b1s)))
+    (local.set $b2 (f32x4.splat (local.get $b2s)))
+    (local.set $omb1 (f32x4.splat (local.get $omb1s)))
+    (local.set $omb2 (f32x4.splat (local.get $omb2s)))
+    (local.set $eps (f32x4.splat (local.get $epss)))
+    (local.set $sqrtScale (f32x4.splat (local.get $sqrtScales)))
+    (local.set $invSlots (f32x4.splat (local.get $invSlotss)))
+    (local.set $clip (f32x4.splat (local.get $clips)))
+    (local.set $nclip (f32x4.neg (local.get $clip)))
+    (local.set $clipScale (f32x4.splat (local.get $clipScales)))
+    (local.set $decayPre (f32x4.splat (local.get $decayPres)))
+    (local.set $stepSize (f32x4.splat (local.get $stepSizes)))
+    (local.set $decayPost (f32x4.splat (local.get $decayPosts)))
+    (local.set $l2 (f32x4.splat (local.get $l2s)))
+    (local.set $zero (f32x4.splat (f32.const 0)))
+    (local.set $one (f32x4.splat (f32.const 1)))
+    (block $vdone
+      (loop $vec
+        (br_if $vdone (i32.ge_u (local.get $i) (local.get $stop)))
+        (local.set $a (i32.add (local.get $g) (local.get $i)))
+        (local.set $sum (v128.load (local.get $a)))
+        (local.set $r (i32.const 1))
+        (block $sdone
+          (loop $slots
+            (br_if $sdone (i32.ge_u (local.get $r) (local.get $nslots)))
+            (local.set $a (i32.add (local.get $a) (local.get $gstride)))
+            (local.set $sum (f32x4.add (local.get $sum) (v128.load (local.get $a))))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $slots)))
+        (local.set $pv (v128.load (i32.add (local.get $p) (local.get $i))))
+        (local.set $gv (f32x4.pmin
+          (f32x4.pmax (f32x4.mul (local.get $sum) (local.get $invSlots)) (local.get $nclip))
+          (local.get $clip)))
+        (local.set $gv (f32x4.add (f32x4.mul (local.get $gv) (local.get $clipScale)) (f32x4.mul (local.get $l2) (local.get $pv))))
+        (local.set $mv (f32x4.add (f32x4.mul (local.get $b1) (v128.load (i32.add (local.get $m) (local.get $i))))
+                                  (f32x4.mul (local.get $omb1) (local.get $gv))))
+        (local.set $vv (f32x4.add (f32x4.mul (local.get $b2) (v128.load (i32.add (local.get $v) (local.get $i))))
+                                  (f32x4.mul (f32x4.mul (local.get $omb2) (local.get $gv)) (local.get $gv))))
+        (v128.store (i32.add (local.get $m) (local.get $i)) (local.get $mv))
+        (v128.store (i32.add (local.get $v) (local.get $i)) (local.get $vv))
+        (if (i32.ne (local.get $vmax) (i32.const -1))
+          (then
+            (local.set $vv (f32x4.pmax (local.get $vv) (v128.load (i32.add (local.get $vmax) (local.get $i)))))
+            (v128.store (i32.add (local.get $vmax) (local.get $i)) (local.get $vv))))
+        (local.set $mask (v128.or
+          (v128.and (f32x4.ge (local.get $mv) (local.get $zero)) (f32x4.ge (local.get $pv) (local.get $zero)))
+          (v128.and (f32x4.le (local.get $mv) (local.get $zero)) (f32x4.le (local.get $pv) (local.get $zero)))))
+        (v128.store (i32.add (local.get $p) (local.get $i))
+          (f32x4.mul
+            (f32x4.sub
+              (f32x4.mul (local.get $pv) (v128.bitselect (local.get $decayPre) (local.get $one) (local.get $mask)))
+              (f32x4.div (f32x4.mul (local.get $stepSize) (local.get $mv))
+                         (f32x4.add (f32x4.mul (f32x4.sqrt (local.get $vv)) (local.get $sqrtScale)) (local.get $eps))))
+            (v128.bitselect (local.get $decayPost) (local.get $one) (local.get $mask))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $vec))))
+
   ;; The AdamW update of elements [start, end). $p, $m, $v, $vmax, $g are byte addresses of the regions
   ;; (element 0 of the shard); $vmax is −1 without AMSGrad; slot r is at $g + r·$gstride. $simple = 1 when
-  ;; clip = +∞, clipScale = 1, l2 = 0, decayPost = 1 and no AMSGrad (the JS side checks the scalars).
+  ;; clip = +∞, clipScale = 1, l2 = 0, decayPost = 1, no AMSGrad and no cautious decay (the JS side checks
+  ;; the scalars). $cautious = 1 masks the decay factors by the signs of m' and p (see $cautiousBody).
   ;; Scalar prologue up to a 16-byte boundary, f32x4 body, scalar tail.
   (func (export "update")
     (param $p i32) (param $m i32) (param $v i32) (param $vmax i32) (param $g i32) (param $gstride i32)
@@ -355,7 +442,7 @@
     (param $b1d f64) (param $b2d f64) (param $omb1d f64) (param $omb2d f64) (param $epsd f64) (param $sqrtScaled f64)
     (param $invSlotsd f64) (param $clipd f64) (param $clipScaled f64)
     (param $decayPred f64) (param $stepSized f64) (param $decayPostd f64) (param $l2d f64)
-    (param $simple i32)
+    (param $simple i32) (param $cautious i32)
     (local $i i32) (local $stop i32) (local $vend i32) (local $r i32) (local $a i32)
     (local $b1s f32) (local $b2s f32) (local $omb1s f32) (local $omb2s f32) (local $epss f32) (local $sqrtScales f32)
     (local $invSlotss f32) (local $clips f32) (local $clipScales f32)
@@ -403,7 +490,7 @@
           (local.get $gstride) (local.get $nslots) (local.get $i)
           (local.get $b1s) (local.get $b2s) (local.get $omb1s) (local.get $omb2s) (local.get $epss)
           (local.get $sqrtScales) (local.get $invSlotss) (local.get $clips) (local.get $clipScales)
-          (local.get $decayPres) (local.get $stepSizes) (local.get $decayPosts) (local.get $l2s))
+          (local.get $decayPres) (local.get $stepSizes) (local.get $decayPosts) (local.get $l2s) (local.get $cautious))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $pro)))
     (local.set $vend (select
@@ -411,6 +498,14 @@
       (local.get $i)
       (i32.lt_u (local.get $i) (local.get $stop))))
     ;; body: 4 elements per iteration; the specialised loops when the caller says the knobs allow it
+    (if (local.get $cautious)
+      (then
+        (call $cautiousBody (local.get $p) (local.get $m) (local.get $v) (local.get $vmax) (local.get $g)
+          (local.get $gstride) (local.get $nslots) (local.get $i) (local.get $vend)
+          (local.get $b1s) (local.get $b2s) (local.get $omb1s) (local.get $omb2s) (local.get $epss)
+          (local.get $sqrtScales) (local.get $invSlotss) (local.get $clips) (local.get $clipScales)
+          (local.get $decayPres) (local.get $stepSizes) (local.get $decayPosts) (local.get $l2s))
+        (local.set $i (local.get $vend))))
     (if (i32.and (local.get $simple) (i32.eq (local.get $nslots) (i32.const 1)))
       (then
         (call $simpleR1 (local.get $p) (local.get $m) (local.get $v) (local.get $g) (local.get $i) (local.get $vend)
@@ -468,7 +563,7 @@
           (local.get $gstride) (local.get $nslots) (local.get $i)
           (local.get $b1s) (local.get $b2s) (local.get $omb1s) (local.get $omb2s) (local.get $epss)
           (local.get $sqrtScales) (local.get $invSlotss) (local.get $clips) (local.get $clipScales)
-          (local.get $decayPres) (local.get $stepSizes) (local.get $decayPosts) (local.get $l2s))
+          (local.get $decayPres) (local.get $stepSizes) (local.get $decayPosts) (local.get $l2s) (local.get $cautious))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $tail))))
   ;; 1 when every float32 at byte addresses [$a, $b) is finite with |x| <= $bound, else 0: the check a
