@@ -23,6 +23,8 @@ const kFiles: Readonly<Record<string, URL>> = Object.freeze({
   gemm: new URL('./wasm/gemm.wasm', import.meta.url),
   'gemm-relaxed-shared': new URL('./wasm/gemm-relaxed-shared.wasm', import.meta.url),
   'gemm-shared': new URL('./wasm/gemm-shared.wasm', import.meta.url),
+  nn: new URL('./wasm/nn.wasm', import.meta.url),
+  'nn-shared': new URL('./wasm/nn-shared.wasm', import.meta.url),
   ops: new URL('./wasm/ops.wasm', import.meta.url),
   'ops-shared': new URL('./wasm/ops-shared.wasm', import.meta.url),
   map: new URL('./wasm/map.wasm', import.meta.url),
