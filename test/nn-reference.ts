@@ -13,6 +13,8 @@ export const gamma = (n: number): number => (n * u) / (1 - n * u);
 export const kTiny = 2 ** -149;
 /** Roundings any term of one of the kernels' row sums goes through (wasm/nn.wat.mjs rowSums). */
 export const sumDepth = (n: number): number => Math.floor(n / 8) + 7;
+/** a·b with 0·∞ = 0 (a relative bound that overflows for an input whose result is exactly 0). */
+export const times = (a: number, b: number): number => (a === 0 ? 0 : a * b);
 
 /** Every element of got within bound of want (NaN fails unless want is NaN); the worst one is named. */
 export function expectWithin(label: string, got: ArrayLike<number>, want: ArrayLike<number>, bound: ArrayLike<number>): void {
@@ -24,7 +26,9 @@ export function expectWithin(label: string, got: ArrayLike<number>, want: ArrayL
       if (!Number.isNaN(got[i])) expect.fail(`${label}[${i}]: ${got[i]}, want NaN`);
       continue;
     }
+    if (!(bound[i] >= 0)) expect.fail(`${label}[${i}]: the reference's bound is ${bound[i]} (a bug in the test)`);
     const r = Math.abs(got[i] - want[i]) / bound[i];
+    if (Number.isNaN(r)) expect.fail(`${label}[${i}]: ${got[i]}, float64 ${want[i]}`);
     if (!(r <= ratio)) {
       ratio = r;
       worst = i;
@@ -227,8 +231,6 @@ export function refLayerNormBackward(
 const kC = Math.sqrt(2 / Math.PI);
 const wOf = (x: number): number => 2 * kC * (x + 0.044715 * x ** 3);
 const sigmoid = (w: number): number => 1 / (1 + Math.exp(-w));
-/** a·b with 0·∞ = 0 (a relative bound that overflows for an input whose result is exactly 0). */
-const times = (a: number, b: number): number => (a === 0 ? 0 : a * b);
 
 export function refGelu(x: ArrayLike<number>): Bounded {
   const want = new Float64Array(x.length);
@@ -239,7 +241,7 @@ export function refGelu(x: ArrayLike<number>): Bounded {
     // ½x(1 + tanh(w/2)) = x·σ(w), in the form that does not cancel in float64 for x ≪ 0
     want[i] = x[i] * s;
     const eta = Math.expm1(Math.abs(w) * gamma(5)) + gamma(4);
-    bound[i] = times(Math.abs(want[i]), ((1 - s) * eta + gamma(2)) * (1 + gamma(1))) + kTiny + (-w > 88.72 ? Math.abs(want[i]) : 0);
+    bound[i] = times(Math.abs(want[i]), (times(1 - s, eta) + gamma(2)) * (1 + gamma(1))) + kTiny + (-w > 88.72 ? Math.abs(want[i]) : 0);
   }
   return { want, bound };
 }
@@ -247,19 +249,22 @@ export function refGelu(x: ArrayLike<number>): Bounded {
 export function refGeluBackward(x: ArrayLike<number>, dout: ArrayLike<number>): Bounded {
   const want = new Float64Array(x.length);
   const bound = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const xi = x[i];
-    const xc = Math.min(Math.max(xi, -20), 20); // the kernel's clamp: GELU′ is 1 above it and below 1e-260 under it
+  const parts = (xi: number) => {
     const w = wOf(xi);
     const s = sigmoid(w);
-    const q = 1 - s;
     const dw = 2 * kC * (1 + 3 * 0.044715 * xi * xi);
-    const t = xi * dw * q;
-    want[i] = dout[i] * s * (1 + t);
+    return { w, s, q: 1 - s, dw, t: xi * dw * (1 - s) };
+  };
+  for (let i = 0; i < x.length; i++) {
+    const exact = parts(x[i]);
+    want[i] = dout[i] * exact.s * (1 + exact.t);
+    // the kernel's arithmetic runs at x clamped to [−20, 20] (GELU′ is 1 above, below 1e-260 under): its bound is there
+    const xc = Math.min(Math.max(x[i], -20), 20);
+    const { w, s, q, dw, t } = parts(xc);
     const eta = Math.expm1(Math.abs(w) * gamma(5)) + gamma(4);
     const relS = q * eta + gamma(2);
     const relT = eta + relS + gamma(7);
-    bound[i] = times(Math.abs(dout[i]) * s * (1 + Math.abs(t)), (relS + relT + gamma(3)) * (1 + relS + relT)) + kTiny + (-w > 88 ? Math.abs(dout[i]) * 2 ** -126 * (1 + Math.abs(xc * 2 * kC * (1 + 3 * 0.044715 * xc * xc))) : 0);
+    bound[i] = times(Math.abs(dout[i]) * s * (1 + Math.abs(t)), (relS + relT + gamma(3)) * (1 + relS + relT)) + kTiny + (-w > 88 ? Math.abs(dout[i]) * 2 ** -126 * (1 + Math.abs(xc * dw)) : 0);
   }
   return { want, bound };
 }
@@ -281,7 +286,24 @@ export function refTanhBackward(y: ArrayLike<number>, dout: ArrayLike<number>): 
 //   e_j = exp(fl(x_j − m)): the subtraction's rounding u·|x_j − m| becomes e^{u|x_j − m|} − 1, plus exp's γ(4): η_j.
 //   s = Σ̂ e: relative ≤ ρ = Σ e_j·η_j / Σ e_j + γ(sumDepth(V)) (positive terms).
 //   loss = log s + m − x_t in float64, rounded once: ρ/(1 − ρ) + u·|loss| (+ 2⁻⁴⁰ of the float64 parts).
-//   dlogits_j = fl(e_j·fl(scale/s)) (− scale at t, one more rounding): scale·p_j·(η_j + ρ + γ(3)), + u·|result| at t.
+//   dlogits_j = fl(e_j·fl(scale/s)) (− scale at t, one more rounding): scale·p_j·(η_j + ρ + γ(3)), + u·|result| at t,
+//   + u·|result| everywhere for scale's own rounding to float32.
+
+/**
+ * −log softmax(x)[t] in float64 without cancellation: log1p(Σ_{j≠t} e^{x_j − x_t}) when x_t is the max (a
+ * confident row, where log s + m − x_t would lose the small loss to the rounding of s ≈ 1), else log s + m − x_t.
+ */
+export function crossEntropyOf(x: ArrayLike<number>, t: number): number {
+  let m = -Infinity;
+  for (let j = 0; j < x.length; j++) m = Math.max(m, x[j]);
+  let s = 0;
+  if (x[t] === m) {
+    for (let j = 0; j < x.length; j++) if (j !== t) s += Math.exp(x[j] - m);
+    return Math.log1p(s);
+  }
+  for (let j = 0; j < x.length; j++) s += Math.exp(x[j] - m);
+  return Math.log(s) + m - x[t];
+}
 
 export interface CrossEntropyRef {
   readonly losses: Bounded;
@@ -300,18 +322,19 @@ export function refCrossEntropy(logits: ArrayLike<number>, targets: ArrayLike<nu
     for (let j = 0; j < V; j++) {
       const e = Math.exp(row[j] - m);
       s += e;
-      se += e * eta[j];
+      se += times(e, eta[j]);
     }
     const rho = se / s + gamma(sumDepth(V));
     const t = targets[r];
-    const loss = Math.log(s) + m - row[t];
+    const loss = crossEntropyOf(row, t);
     losses.want[r] = loss;
     losses.bound[r] = rho / (1 - rho) + u * Math.abs(loss) + 2 ** -40 * (Math.abs(Math.log(s)) + Math.abs(m - row[t])) + kTiny;
     for (let j = 0; j < V; j++) {
       const p = Math.exp(row[j] - m) / s;
       const i = r * V + j;
       dlogits.want[i] = (p - (j === t ? 1 : 0)) * scale;
-      dlogits.bound[i] = Math.abs(scale) * p * (eta[j] + rho + gamma(3)) * (1 + u) + (j === t ? u * Math.abs(dlogits.want[i]) : 0) + kTiny;
+      // + u·|result|: the kernel takes scale as a float32 (fround(1/3) ≠ 1/3)
+      dlogits.bound[i] = times(Math.abs(scale) * p, (eta[j] + rho + gamma(3)) * (1 + u)) + (j === t ? 2 : 1) * u * Math.abs(dlogits.want[i]) + kTiny;
     }
   }
   return { losses, dlogits };
