@@ -37,10 +37,15 @@ const kLn2Lo = '0x1.7f7d1cp-20';
  * stack slot). `globals` are module fields: emit them beside the function.
  */
 export function constants(scope, entries) {
+  // a literal that repeats (exp's last two coefficients are 1, and so is many a caller's `one`) is one value:
+  // its later locals copy the first, so V8 keeps one register for them
+  const first = new Map();
+  for (const [name, value] of entries) if (!first.has(value)) first.set(value, name);
+  const owners = entries.filter(([name, value]) => first.get(value) === name);
   return {
-    globals: entries.map(([name, value]) => `(global $${scope}_${name} (mut v128) ${value})`).join('\n  '),
+    globals: owners.map(([name, value]) => `(global $${scope}_${name} (mut v128) ${value})`).join('\n  '),
     decl: entries.map(([name]) => `(local $${name} v128)`).join(' '),
-    init: entries.map(([name]) => set(name, `(global.get $${scope}_${name})`)).join('\n    '),
+    init: entries.map(([name, value]) => set(name, first.get(value) === name ? `(global.get $${scope}_${name})` : get(first.get(value)))).join('\n    '),
   };
 }
 
@@ -59,7 +64,7 @@ export function horner(out, prefix, count, x) {
  * below 2⁻¹²⁶ round once into the subnormals (or to 0) and results above the float32 range become +∞.
  */
 export function expCore(y) {
-  const pow2 = (k) => `(i32x4.shl (i32x4.add ${k} ${i4(127)}) (i32.const 23))`;
+  const pow2 = (k) => `(i32x4.shl (i32x4.add ${k} ${get('bias127')}) (i32.const 23))`;
   return [
     // n = y·log₂e rounded to the nearest (even) integer by adding 1.5·2²³ (|y·log₂e| < 2²², so the sum's ulp is
     // 1): the bits of f32x4.nearest, and the integer k = n is the sum's bits less the constant's (cheaper than
@@ -75,7 +80,7 @@ export function expCore(y) {
 }
 
 export const expLocals = '(local $t v128) (local $n v128) (local $r v128) (local $e v128) (local $k v128) (local $k1 v128)';
-export const expConstants = [['log2e', f4(kLog2e)], ['round', f4('0x1.8p23')], ['ln2hi', f4(kLn2Hi)], ['ln2lo', f4(kLn2Lo)], ...polyConstants('ep', kExpPoly)];
+export const expConstants = [['log2e', f4(kLog2e)], ['round', f4('0x1.8p23')], ['bias127', i4(127)], ['ln2hi', f4(kLn2Hi)], ['ln2lo', f4(kLn2Lo)], ...polyConstants('ep', kExpPoly)];
 
 /**
  * An exported map out[i] = f(x[i], …), i < count, over one or more inputs (`inputs`: [parameter, local] pairs,

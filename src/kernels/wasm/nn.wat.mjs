@@ -100,12 +100,12 @@ const sumLocals = (names) => `${decl('f32', names)} ${decl('v128', names.flatMap
 const kC1 = 2 * Math.sqrt(2 / Math.PI);
 const kC2 = kC1 * 0.044715;
 const geluForward = {
-  locals: `(local $s v128) (local $w v128) (local $y v128) ${expLocals}`,
-  consts: [...expConstants, ['c1', f4(kC1)], ['c2', f4(kC2)], ['lo', f4('-104')], ['hi', f4('88.75')], ['one', f4('1')]],
+  locals: `(local $s v128) (local $y v128) ${expLocals}`,
+  // −c1 and −c2: −w directly (f32x4.neg costs V8 a sign-mask constant rebuilt at every use); the same bits
+  consts: [...expConstants, ['nc1', f4(-kC1)], ['nc2', f4(-kC2)], ['lo', f4('-104')], ['hi', f4('88.75')], ['one', f4('1')]],
   body: [
     set('s', mul(get('v'), get('v'))),
-    set('w', mul(get('v'), add(get('c1'), mul(get('c2'), get('s'))))),
-    set('y', clamp(`(f32x4.neg ${get('w')})`, get('lo'), get('hi'))),
+    set('y', clamp(mul(get('v'), add(get('nc1'), mul(get('nc2'), get('s')))), get('lo'), get('hi'))),
     ...expCore('y'),
   ],
   result: `(f32x4.div ${get('v')} ${add(get('one'), get('e'))})`,
@@ -120,12 +120,11 @@ const geluForward = {
 const geluBackward = {
   inputs: [['x', 'v'], ['d', 'dv']],
   locals: `(local $s v128) (local $w v128) (local $y v128) (local $sg v128) ${expLocals}`,
-  consts: [...expConstants, ['c1', f4(kC1)], ['c2', f4(kC2)], ['c3', f4(3 * kC2)], ['lo', f4('-104')], ['hi', f4('88')], ['one', f4('1')], ['xlo', f4('-20')], ['xhi', f4('20')]],
+  consts: [...expConstants, ['c1', f4(kC1)], ['nc1', f4(-kC1)], ['nc2', f4(-kC2)], ['c3', f4(3 * kC2)], ['lo', f4('-104')], ['hi', f4('88')], ['one', f4('1')], ['xlo', f4('-20')], ['xhi', f4('20')]],
   body: [
     set('v', clamp(get('v'), get('xlo'), get('xhi'))),
     set('s', mul(get('v'), get('v'))),
-    set('w', mul(get('v'), add(get('c1'), mul(get('c2'), get('s'))))),
-    set('y', clamp(`(f32x4.neg ${get('w')})`, get('lo'), get('hi'))),
+    set('y', clamp(mul(get('v'), add(get('nc1'), mul(get('nc2'), get('s')))), get('lo'), get('hi'))),
     ...expCore('y'),
     set('sg', `(f32x4.div ${get('one')} ${add(get('one'), get('e'))})`),
     // w′ = c1 + c3·x² into $w, (1 − σ) = e·σ into $e
