@@ -16,6 +16,7 @@ const seed = freshSeed();
 // rows × cin × cout: 1 and odd sizes, sizes off the GEMM's 4×8 tiles, and past a 64-float cache line
 const shapes: [number, number, number][] = [
   [1, 1, 1], [3, 7, 64], [37, 200, 7], [130, 64, 200], [130, 200, 1], [1, 200, 200], [37, 1, 64], [3, 64, 7],
+  [130, 300, 70], [300, 7, 9], // past the GEMM's k block (256) in the forward and in dW
 ];
 
 interface Case {
