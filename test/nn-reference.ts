@@ -11,7 +11,7 @@ export const u = 2 ** -24;
 export const gamma = (n: number): number => (n * u) / (1 - n * u);
 /** The smallest subnormal: an absolute floor for results that may round into the subnormals. */
 export const kTiny = 2 ** -149;
-/** Roundings any term of one of the kernels' row sums goes through (wasm/nn.wat.mjs rowSums). */
+/** Roundings any term of one of the kernels' row sums goes through (wasm/row-loops.mjs rowSums). */
 export const sumDepth = (n: number): number => Math.floor(n / 8) + 7;
 /** a·b with 0·∞ = 0 (a relative bound that overflows for an input whose result is exactly 0). */
 export const times = (a: number, b: number): number => (a === 0 ? 0 : a * b);

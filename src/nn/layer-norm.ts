@@ -4,7 +4,8 @@
 // Split: the forward and the input gradient by rows (a row is one member's: its sums are its own); dγ and dβ,
 // sums over rows, by columns (member j sums its columns over all rows in row order, on whole cache lines), so
 // every element is one sum in one order for any team. The backward is one phase: both halves read only dout,
-// inp, γ, μ, rstd. Scratch: none.
+// inp, γ, μ, rstd, so dinp must not be dout (the column sums read every row of dout while the rows are
+// written). Scratch: none.
 
 import { checkBuffers, checkFinite, checkSizes, kLineFloats } from './checks.js';
 import type { Kernels } from './kernels.js';

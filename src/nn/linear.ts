@@ -5,7 +5,7 @@
 // Split: each product is cut by Matmul.runPart (a member's rows of the result, or its columns when there are
 // more columns than rows), which gives the same bits for any split; the bias gradient, a sum over rows, is cut
 // by columns (member j sums its columns over all rows in row order). The backward is one phase: dinp, dW and
-// dbias read only dout, inp and W, and each member writes its own part of each.
+// dbias read only dout, inp and W, and each member writes its own part of each (so no gradient may alias them).
 // Scratch: the GEMM's packing buffers, linearScratchBytes() per member.
 
 import type { Matmul, MatmulCall } from '../kernels/matmul.js';

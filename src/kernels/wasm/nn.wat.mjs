@@ -4,88 +4,16 @@
 // the rows, columns or elements it is to do, so that a member of a team calls it for its share.
 //
 // Determinism: an output element is computed by one call, and every sum is taken in an order that depends on
-// the shapes alone (rowSums() over a row's length; sums over rows in row order), never on the range a call
-// got, so a team of any size produces the same bits. The four-lane and the one-lane loops of columns() run
-// the same float32 operations lane for lane, so an element's bits do not depend on which of them reached it.
+// the shapes alone (row-loops.mjs rowSums() over a row's length; sums over rows in row order), never on the
+// range a call got, so a team of any size produces the same bits. The four-lane and the one-lane loops of
+// row-loops.mjs columns() run the same float32 operations lane for lane, so an element's bits do not depend
+// on which of them reached it.
 // Only float32 mul/add/sub/div/sqrt and the exp core of map.wat.mjs (no fused operations): the same bits on
 // every machine. Constants sit in mutable globals read into locals (map.wat.mjs constants(): V8 rebuilds a
 // v128.const at every use).
 
 import { add, clamp, constants, expConstants, expCore, expLocals, f4, get, mapFunction, mul, set, sub } from './map.wat.mjs';
-
-const i32 = (n) => `(i32.const ${n})`;
-const iadd = (a, b) => `(i32.add ${a} ${b})`;
-const imul = (a, b) => `(i32.mul ${a} ${b})`;
-/** The byte address of element `index` of the buffer at local `base`. */
-const at = (base, index) => iadd(get(base), `(i32.shl ${index} (i32.const 2))`);
-const lt = (a, b) => `(i32.lt_u ${a} ${b})`;
-const inc = (name, by = 1) => set(name, iadd(get(name), i32(by)));
-const decl = (type, names) => names.map((n) => `(local $${n} ${type})`).join(' ');
-
-/** while (cond) { body } */
-function whileLoop(label, cond, body) {
-  return `(block $${label}_end (loop $${label}
-      (br_if $${label}_end (i32.eqz ${cond}))
-      ${body.join('\n      ')}
-      (br $${label})))`;
-}
-
-// The two lane widths an elementwise expression is written for once: `vec` (f32x4) and `one` (f32). A value
-// `name` lives in local $name (f32) and $name_v (v128, the f32 splat when it is a per-row scalar).
-const vec = {
-  load: (a) => `(v128.load ${a})`,
-  store: (a, x) => `(v128.store ${a} ${x})`,
-  op: (o, a, b) => `(f32x4.${o} ${a} ${b})`,
-  get: (n) => `(local.get $${n}_v)`,
-  set: (n, x) => `(local.set $${n}_v ${x})`,
-};
-const one = {
-  load: (a) => `(f32.load ${a})`,
-  store: (a, x) => `(f32.store ${a} ${x})`,
-  op: (o, a, b) => `(f32.${o} ${a} ${b})`,
-  get: (n) => `(local.get $${n})`,
-  set: (n, x) => `(local.set $${n} ${x})`,
-};
-/** Locals for values used at both widths. */
-const both = (names) => `${decl('f32', names)} ${decl('v128', names.map((n) => `${n}_v`))}`;
-/** $name_v = splat($name). */
-const splat = (n) => `(local.set $${n}_v (f32x4.splat (local.get $${n})))`;
-
-/**
- * For j over [from, to): `body(L, j)` four columns at a time (L = vec), then the rest one by one (L = one).
- * Uses local $j (i32).
- */
-function columns(label, from, to, body) {
-  return [
-    set('j', from),
-    whileLoop(`${label}_v`, `(i32.le_u ${iadd(get('j'), i32(4))} ${to})`, [...body(vec, get('j')), inc('j', 4)]),
-    whileLoop(`${label}_1`, lt(get('j'), to), [...body(one, get('j')), inc('j')]),
-  ].join('\n    ');
-}
-
-/**
- * Sums over j < n into the f32 locals `names`, in an order fixed by n: element j goes to partial sum j mod 8
- * (two f32x4, $<name>_a and $<name>_b) over the whole blocks of 8, one more whole vector into _a, then
- * ((a + b) lanes combined as (l0 + l1) + (l2 + l3)), then the last n mod 4 elements in order. So any term
- * goes through at most ⌊n/8⌋ + 7 roundings (test/nn-reference.ts sumDepth). `terms(L, j)` gives
- * { prep: statements, terms: one expression per name } for the elements at j. Uses local $j.
- */
-function rowSums(label, n, names, terms) {
-  const addTo = (k, t) => names.map((nm, i) => set(`${nm}_${k}`, `(f32x4.add ${get(`${nm}_${k}`)} ${t.terms[i]})`));
-  const t0 = terms(vec, get('j'));
-  const t1 = terms(vec, iadd(get('j'), i32(4)));
-  const lanes = (v) => `(f32.add (f32.add (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) (f32.add (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
-  const tail = terms(one, get('j'));
-  return [
-    ...names.flatMap((nm) => [set(`${nm}_a`, '(v128.const i32x4 0 0 0 0)'), set(`${nm}_b`, '(v128.const i32x4 0 0 0 0)')]),
-    set('j', i32(0)),
-    whileLoop(`${label}_8`, `(i32.le_u ${iadd(get('j'), i32(8))} ${n})`, [...t0.prep, ...addTo('a', t0), ...t1.prep, ...addTo('b', t1), inc('j', 8)]),
-    `(if (i32.le_u ${iadd(get('j'), i32(4))} ${n}) (then ${[...t0.prep, ...addTo('a', t0), inc('j', 4)].join(' ')}))`,
-    ...names.map((nm) => set(nm, lanes(`(f32x4.add ${get(`${nm}_a`)} ${get(`${nm}_b`)})`))),
-    whileLoop(`${label}_1`, lt(get('j'), n), [...tail.prep, ...names.map((nm, i) => set(nm, `(f32.add ${get(nm)} ${tail.terms[i]})`)), inc('j')]),
-  ].join('\n    ');
-}
-const sumLocals = (names) => `${decl('f32', names)} ${decl('v128', names.flatMap((n) => [`${n}_a`, `${n}_b`]))}`;
+import { at, both, columns, decl, i32, iadd, imul, inc, lt, rowSums, splat, sumLocals, whileLoop } from './row-loops.mjs';
 
 // ---------------------------------------------------------------------------------------------------------
 // Elementwise: map.wat.mjs's loop (whole vectors, then one padded vector), out = f(inputs…).
