@@ -11,11 +11,10 @@
 //   npm run bench:attention [-- --seconds 1 --rounds 3 --T 256,1024]
 
 import { parseArgs } from 'node:util';
-import { AttentionOps } from '../src/kernels/attention-ops.js';
 import { Matmul } from '../src/kernels/matmul.js';
 import { resolveFlavor } from '../src/kernels/wasm-modules.js';
 import { attentionBackward, attentionForward, attentionScratchBytes, type AttentionSaved } from '../src/nn/attention.js';
-import type { Kernels } from '../src/nn/kernels.js';
+import { type Kernels, createKernels } from '../src/nn/kernels.js';
 import { Program, runSerial } from '../src/nn/program.js';
 
 const kC = 768;
@@ -48,7 +47,7 @@ function arena(T: number): { k: Kernels; qkv: number; out: number; att: number; 
   // Inputs on the scale of a trained GPT-2's (scores of a few units, so the softmax is neither flat nor one-hot).
   for (let i = 0; i < kB * T * 3 * kC; i++) f32[qkv / 4 + i] = Math.sin(i * 0.7) * 0.8;
   for (let i = 0; i < kB * T * kC; i++) f32[dout / 4 + i] = Math.cos(i * 0.3) * 1e-3;
-  const k: Kernels = { memory, matmul: new Matmul(memory, flavor), attention: new AttentionOps(memory), scratch: () => scratch, scratchBytes };
+  const k: Kernels = createKernels(memory, flavor, () => scratch, scratchBytes);
   return { k, qkv, out, att, lse, dout, dqkv };
 }
 

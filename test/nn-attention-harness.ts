@@ -3,11 +3,10 @@
 // for kPlannedT (the context the "arena" was planned for: every case runs at that T or a shorter one).
 
 import { expect } from 'chai';
-import { AttentionOps } from '../src/kernels/attention-ops.js';
 import { Matmul } from '../src/kernels/matmul.js';
 import { resolveFlavor } from '../src/kernels/wasm-modules.js';
 import { attentionBackward, attentionForward, attentionScratchBytes, type AttentionSaved } from '../src/nn/attention.js';
-import type { Kernels } from '../src/nn/kernels.js';
+import { type Kernels, createKernels } from '../src/nn/kernels.js';
 import { Program, runSerial } from '../src/nn/program.js';
 import { worst, type AttentionShape } from './nn-reference-attention.js';
 
@@ -54,13 +53,7 @@ export class AttentionArena {
     this.lse = this.#take(B * heads * T);
     this.dqkv = this.#take(B * T * 3 * C);
     const scratch = (this.#top + 15) & ~15;
-    this.k = {
-      memory: this.memory,
-      matmul: new Matmul(this.memory, flavor),
-      attention: new AttentionOps(this.memory),
-      scratch: (member) => scratch + member * scratchBytes,
-      scratchBytes,
-    };
+    this.k = createKernels(this.memory, flavor, (member) => scratch + member * scratchBytes, scratchBytes);
   }
 
   /** `floats` floats between fences of sentinels. */

@@ -19,13 +19,22 @@ export type SimdFlavor = 'relaxed' | 'plain';
 /** What the caller asks for: 'auto' picks relaxed when this runtime has it. */
 export type SimdPreference = SimdFlavor | 'auto';
 
+// `<name>-shared`: the same module importing a shared memory (scripts/build-wasm.mjs sharedTwin); instantiate()
+// takes it for a shared memory, such as the engine's arenas.
 const kFiles: Readonly<Record<string, URL>> = Object.freeze({
   'gemm-relaxed': new URL('./wasm/gemm-relaxed.wasm', import.meta.url),
   gemm: new URL('./wasm/gemm.wasm', import.meta.url),
+  'gemm-relaxed-shared': new URL('./wasm/gemm-relaxed-shared.wasm', import.meta.url),
+  'gemm-shared': new URL('./wasm/gemm-shared.wasm', import.meta.url),
+  nn: new URL('./wasm/nn.wasm', import.meta.url),
+  'nn-shared': new URL('./wasm/nn-shared.wasm', import.meta.url),
   ops: new URL('./wasm/ops.wasm', import.meta.url),
+  'ops-shared': new URL('./wasm/ops-shared.wasm', import.meta.url),
   map: new URL('./wasm/map.wasm', import.meta.url),
+  'map-shared': new URL('./wasm/map-shared.wasm', import.meta.url),
   binary: new URL('./wasm/binary.wasm', import.meta.url),
   attention: new URL('./wasm/attention.wasm', import.meta.url),
+  'attention-shared': new URL('./wasm/attention-shared.wasm', import.meta.url),
 });
 
 export type ModuleName = keyof typeof kFiles;
@@ -54,7 +63,7 @@ export function compileModule(name: ModuleName): WebAssembly.Module | Error {
   if (mod === undefined) {
     try {
       const bytes = readFileSync(kFiles[name]);
-      if (!(name.endsWith('-relaxed') ? validateRelaxed(bytes) : WebAssembly.validate(bytes))) throw new Error(`this runtime rejects ${name}.wasm (WebAssembly SIMD${name.endsWith('-relaxed') ? ' or relaxed SIMD' : ''} missing)`);
+      if (!(name.includes('-relaxed') ? validateRelaxed(bytes) : WebAssembly.validate(bytes))) throw new Error(`this runtime rejects ${name}.wasm (WebAssembly SIMD${name.includes('-relaxed') ? ' or relaxed SIMD' : ''} missing)`);
       mod = new WebAssembly.Module(bytes);
     } catch (err) {
       mod = err instanceof Error ? err : new Error(String(err));
@@ -73,9 +82,10 @@ export function resolveFlavor(preference: SimdPreference): SimdFlavor {
   return 'plain';
 }
 
-/** Instantiate `name` over `memory` (which it imports as env.memory). */
+/** Instantiate `name` over `memory` (which it imports as env.memory), as its shared twin when the memory is shared. */
 export function instantiate(name: ModuleName, memory: WebAssembly.Memory): WebAssembly.Exports {
-  const mod = compileModule(name);
+  const twin = `${name}-shared`;
+  const mod = compileModule(memory.buffer instanceof SharedArrayBuffer && twin in kFiles ? (twin as ModuleName) : name);
   if (mod instanceof Error) throw mod;
   return new WebAssembly.Instance(mod, { env: { memory } }).exports;
 }
