@@ -101,3 +101,15 @@ export class Matmul {
     );
   }
 }
+
+const scratchByFlavor = new Map<SimdFlavor, number>();
+
+/** Matmul.maxScratchBytes without a memory of one's own (the blocking constants are the module's). */
+export function matmulScratchBytes(flavor: SimdFlavor): number {
+  let bytes = scratchByFlavor.get(flavor);
+  if (bytes === undefined) {
+    bytes = new Matmul(new WebAssembly.Memory({ initial: 1 }), flavor).maxScratchBytes;
+    scratchByFlavor.set(flavor, bytes);
+  }
+  return bytes;
+}

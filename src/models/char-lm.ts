@@ -5,7 +5,7 @@
 // training and held-out sets with the run's seed. '.' marks both the start padding and the end of a name.
 
 import { createRequire } from 'node:module';
-import { mulberry32, permutation } from './random.js';
+import { mixSeed, mulberry32, permutation } from './random.js';
 import type { DataSet, Examples, LayersModel, Tf, Tfl, TorchMapping } from './model-module.js';
 import type { TensorSpec } from '../memory/layout.js';
 import type * as TF from '@tensorflow/tfjs-core';
@@ -25,7 +25,7 @@ export interface CharLmOptions {
 
 const defaults: CharLmOptions = Object.freeze({ contextLength: 3, embedding: 16, hidden: [128], evalFraction: 0.1 }) as CharLmOptions;
 
-function resolveOptions(raw: Readonly<Record<string, unknown>>): CharLmOptions {
+export function resolveOptions(raw: Readonly<Record<string, unknown>>): CharLmOptions {
   const o = { ...defaults, ...raw } as CharLmOptions;
   const posInt = (key: string, x: unknown) => {
     if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) throw new RangeError(`char-lm: model.options.${key} must be a positive integer, got ${JSON.stringify(x)}`);
@@ -141,32 +141,68 @@ function layerNormClass(tf: Tf, tfl: Tfl): LayerClass {
   return cls;
 }
 
+/** The char-lm's tensors in order (the tfjs model's trainable weights, and checkpoints). */
+export function charLmTensors(o: CharLmOptions, vocab: number): TensorSpec[] {
+  const spec = (name: string, shape: number[]): TensorSpec => ({ name, shape, size: shape.reduce((a, d) => a * d, 1) });
+  const out = [spec('embedding/embeddings', [vocab, o.embedding])];
+  let width = o.contextLength * o.embedding;
+  o.hidden.forEach((units, i) => {
+    out.push(spec(`hidden_${i}/kernel`, [width, units]), spec(`hidden_${i}/bias`, [units]), spec(`layer_norm_${i}/gamma`, [units]), spec(`layer_norm_${i}/beta`, [units]));
+    width = units;
+  });
+  out.push(spec('logits/kernel', [width, vocab]), spec('logits/bias', [vocab]));
+  return out;
+}
+
+/**
+ * Initial values: embeddings N(0, 1) (tfjs's embedding default is uniform; makemore uses randn), kernels
+ * Glorot-uniform (Keras' dense default), biases and LayerNorm β 0, γ 1; tensor i from its own stream
+ * mixSeed(seed, i), so both engines start from the same bits.
+ */
+export function charLmInitialValues(tensors: readonly TensorSpec[], seed: number): Float32Array[] {
+  return tensors.map((t, i) => {
+    if (/\/(bias|beta)$/.test(t.name)) return new Float32Array(t.size);
+    if (/\/gamma$/.test(t.name)) return new Float32Array(t.size).fill(1);
+    const rand = mulberry32(mixSeed(seed, i));
+    if (t.name === 'embedding/embeddings') {
+      const out = new Float32Array(t.size);
+      for (let e = 0; e < t.size; e += 2) {
+        const r = Math.sqrt(-2 * Math.log(1 - rand()));
+        const a = 2 * Math.PI * rand();
+        out[e] = r * Math.cos(a);
+        if (e + 1 < t.size) out[e + 1] = r * Math.sin(a);
+      }
+      return out;
+    }
+    const limit = Math.sqrt(6 / (t.shape[0] + t.shape[1]));
+    return Float32Array.from({ length: t.size }, () => (2 * rand() - 1) * limit);
+  });
+}
+
 export function createModel({ tf, tfl, options, seed }: { tf: Tf; tfl: Tfl; options: Readonly<Record<string, unknown>>; seed: number }): LayersModel {
   const o = resolveOptions(options);
   const vocab = vocabularySize();
   const LayerNorm = layerNormClass(tf, tfl);
-  let s = seed * 16;
-  // tfjs takes an initializer seed of 0 for "no seed" (Math.random): give it −1 instead, so seed 0 is a seed too.
-  const next = (): number => s++ || -1;
   const layers: NonNullable<NonNullable<Parameters<Tfl['sequential']>[0]>['layers']> = [
-    tfl.layers.embedding({
-      name: 'embedding',
-      inputDim: vocab,
-      outputDim: o.embedding,
-      inputLength: o.contextLength,
-      embeddingsInitializer: tfl.initializers.randomNormal({ mean: 0, stddev: 1, seed: next() }),
-    }),
+    tfl.layers.embedding({ name: 'embedding', inputDim: vocab, outputDim: o.embedding, inputLength: o.contextLength, embeddingsInitializer: 'zeros' }),
     tfl.layers.flatten({ name: 'flatten' }),
   ];
   o.hidden.forEach((units, i) => {
     layers.push(
-      tfl.layers.dense({ name: `hidden_${i}`, units, kernelInitializer: tfl.initializers.glorotUniform({ seed: next() }) }),
+      tfl.layers.dense({ name: `hidden_${i}`, units, kernelInitializer: 'zeros' }),
       new LayerNorm({ name: `layer_norm_${i}` }),
       tfl.layers.activation({ name: `tanh_${i}`, activation: 'tanh' }),
     );
   });
-  layers.push(tfl.layers.dense({ name: 'logits', units: vocab, kernelInitializer: tfl.initializers.glorotUniform({ seed: next() }) }));
-  return tfl.sequential({ name: 'char_lm', layers });
+  layers.push(tfl.layers.dense({ name: 'logits', units: vocab, kernelInitializer: 'zeros' }));
+  const model = tfl.sequential({ name: 'char_lm', layers });
+  const specs = charLmTensors(o, vocab);
+  const values = charLmInitialValues(specs, seed);
+  model.trainableWeights.forEach((w, i) => {
+    if (w.originalName !== specs[i]?.name) throw new Error(`char-lm: tfjs weight ${i} is ${w.originalName}, expected ${specs[i]?.name}`);
+    tf.tidy(() => (w.read() as TF.Variable).assign(tf.tensor(values[i], w.shape as number[], 'float32')));
+  });
+  return model;
 }
 
 /** Mean cross-entropy of the next character. */
@@ -176,28 +212,52 @@ export function loss({ tf, model, x, y }: { tf: Tf; model: LayersModel; x: TF.Te
   return tf.losses.softmaxCrossEntropy(labels, logits) as TF.Scalar;
 }
 
-/** `count` names drawn character by character from the model (seeded). */
-export function sample({ tf, model, count, seed, meta }: { tf: Tf; model: LayersModel; count: number; seed: number; meta: unknown }): string[] {
-  const { vocab, contextLength } = meta as CharLmMeta;
-  const rand = mulberry32(seed ^ 0x5a3b1e);
-  const contexts = Array.from({ length: count }, () => new Array<number>(contextLength).fill(0));
-  const out = Array.from({ length: count }, () => '');
-  const done = new Array<boolean>(count).fill(false);
-  for (let pos = 0; pos < 30 && done.includes(false); pos++) {
-    const probs = tf.tidy(() => tf.softmax(model.apply(tf.tensor2d(contexts.flat(), [count, contextLength], 'int32')) as TF.Tensor2D).dataSync());
-    for (let i = 0; i < count; i++) {
-      if (done[i]) continue;
-      let u = rand();
-      let c = 0;
-      const row = i * vocab.length;
-      while (c < vocab.length - 1 && u >= probs[row + c]) u -= probs[row + c++];
-      if (c === 0) done[i] = true;
-      else out[i] += vocab[c];
-      contexts[i].shift();
-      contexts[i].push(c);
+/** Logits [batch, V] for `batch` contexts of contextLength ids each. */
+export type ContextLogits = (contexts: Int32Array, batch: number) => ArrayLike<number>;
+
+/**
+ * `count` names drawn character by character (seeded, a stream per name: the same names however many
+ * contexts one call of `logits` takes), each ending at '.' or after 30 characters.
+ */
+export function sampleNames(r: { logits: ContextLogits; count: number; seed: number; vocab: readonly string[]; contextLength: number; maxBatch?: number }): string[] {
+  const { vocab, contextLength } = r;
+  const V = vocab.length;
+  const chunk = Math.max(1, Math.min(r.count, r.maxBatch ?? r.count));
+  const out: string[] = [];
+  for (let first = 0; first < r.count; first += chunk) {
+    const n = Math.min(chunk, r.count - first);
+    const rands = Array.from({ length: n }, (_, i) => mulberry32(mixSeed(mixSeed(r.seed, 0x5a3b1e), first + i)));
+    const contexts = new Int32Array(n * contextLength);
+    const names = Array.from({ length: n }, () => '');
+    const done = new Array<boolean>(n).fill(false);
+    const p = new Float64Array(V);
+    for (let pos = 0; pos < 30 && done.includes(false); pos++) {
+      const logits = r.logits(contexts, n);
+      for (let i = 0; i < n; i++) {
+        if (done[i]) continue;
+        let max = -Infinity;
+        for (let c = 0; c < V; c++) max = Math.max(max, logits[i * V + c]);
+        let total = 0;
+        for (let c = 0; c < V; c++) total += p[c] = Math.exp(logits[i * V + c] - max);
+        let u = rands[i]() * total;
+        let c = 0;
+        while (c < V - 1 && u >= p[c]) u -= p[c++];
+        if (c === 0) done[i] = true;
+        else names[i] += vocab[c];
+        contexts.copyWithin(i * contextLength, i * contextLength + 1, (i + 1) * contextLength);
+        contexts[(i + 1) * contextLength - 1] = c;
+      }
     }
+    out.push(...names);
   }
   return out;
+}
+
+/** `count` names drawn from the tfjs model. */
+export function sample({ tf, model, count, seed, meta }: { tf: Tf; model: LayersModel; count: number; seed: number; meta: unknown }): string[] {
+  const { vocab, contextLength } = meta as CharLmMeta;
+  const logits: ContextLogits = (contexts, batch) => tf.tidy(() => (model.apply(tf.tensor2d(contexts, [batch, contextLength], 'int32')) as TF.Tensor2D).dataSync());
+  return sampleNames({ logits, count, seed, vocab, contextLength });
 }
 
 /**

@@ -1,7 +1,8 @@
 // Text from a GPT, character by character: each new character is drawn from softmax(logits / temperature)
 // at the last position of the (at most contextLength) latest characters. There is no key/value cache: each
 // character costs one forward pass over the window, which is simple and exact but slow for long samples.
-// The draws use a seeded mulberry32 stream in float64, so a seed gives the same text on every run.
+// The draws use a seeded mulberry32 stream per sequence in float64, so a seed gives the same text on every
+// run, whichever engine computes the logits and however many sequences it takes at once.
 
 import { mixSeed, mulberry32 } from './random.js';
 import type { LayersModel, Tf } from './model-module.js';
@@ -10,9 +11,23 @@ import { decode, encode, kAddressEnd } from './sotu.js';
 
 export const kDefaultSampleTokens = 200;
 
+/** Logits [batch, V] of the last position of each of `batch` sequences of `tokens` ids (inputs: batch × tokens). */
+export type LastLogits = (inputs: Int32Array, batch: number, tokens: number) => ArrayLike<number>;
+
+/** The last-position logits of a tfjs GPT (the tfjs engine's). */
+export function tfjsLastLogits(tf: Tf, model: LayersModel): LastLogits {
+  return (inputs, batch, tokens) =>
+    tf.tidy(() => {
+      const logits = model.apply(tf.tensor2d(inputs, [batch, tokens], 'int32')) as TF.Tensor3D;
+      const V = logits.shape[2];
+      return tf.slice(logits, [0, tokens - 1, 0], [batch, 1, V]).dataSync();
+    });
+}
+
 export interface SampleRequest {
-  readonly tf: Tf;
-  readonly model: LayersModel;
+  readonly lastLogits: LastLogits;
+  /** Sequences one call of lastLogits takes at most (default: all at once). */
+  readonly maxBatch?: number;
   readonly count: number;
   readonly seed: number;
   readonly vocab: readonly string[];
@@ -52,22 +67,25 @@ export function drawToken(logits: ArrayLike<number>, from: number, size: number,
 
 export function sampleTokens(r: SampleRequest): string[] {
   const { prompt, tokens, temperature } = checked(r);
-  const { tf, model, count, vocab, contextLength } = r;
+  const { count, vocab, contextLength } = r;
   if (count === 0) return [];
   const start = Array.from(encode(prompt, vocab, 'the prompt'));
-  const seqs = Array.from({ length: count }, () => [...start]);
-  const rand = mulberry32(mixSeed(r.seed, 0x5a3b1e));
-  const V = vocab.length;
-  for (let t = 0; t < tokens; t++) {
-    const T = Math.min(seqs[0].length, contextLength);
-    const window = new Int32Array(count * T);
-    seqs.forEach((s, i) => window.set(s.slice(s.length - T), i * T));
-    const last = tf.tidy(() => {
-      const logits = model.apply(tf.tensor2d(window, [count, T], 'int32')) as TF.Tensor3D;
-      return tf.slice(logits, [0, T - 1, 0], [count, 1, V]).dataSync();
-    });
-    seqs.forEach((s, i) => s.push(drawToken(last, i * V, V, temperature, rand())));
-  }
   const keep = r.prompt === undefined ? start.length : 0;
-  return seqs.map((s) => decode(s.slice(keep), vocab));
+  const V = vocab.length;
+  const chunk = Math.max(1, Math.min(count, r.maxBatch ?? count));
+  const out: string[] = [];
+  for (let first = 0; first < count; first += chunk) {
+    const n = Math.min(chunk, count - first);
+    const seqs = Array.from({ length: n }, () => [...start]);
+    const rands = Array.from({ length: n }, (_, i) => mulberry32(mixSeed(mixSeed(r.seed, 0x5a3b1e), first + i)));
+    for (let t = 0; t < tokens; t++) {
+      const T = Math.min(seqs[0].length, contextLength);
+      const window = new Int32Array(n * T);
+      seqs.forEach((s, i) => window.set(s.slice(s.length - T), i * T));
+      const last = r.lastLogits(window, n, T);
+      seqs.forEach((s, i) => s.push(drawToken(last, i * V, V, temperature, rands[i]())));
+    }
+    for (const s of seqs) out.push(decode(s.slice(keep), vocab));
+  }
+  return out;
 }

@@ -16,7 +16,7 @@ import type { DataSet, LayersModel, SampleContext, Tf, Tfl, TorchMapping } from 
 import type { TensorSpec } from '../memory/layout.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { gptLayers } from './gpt-layers.js';
-import { sampleTokens } from './gpt-sample.js';
+import { sampleTokens, tfjsLastLogits } from './gpt-sample.js';
 import { encodeDropping, encode, evalStride, sotuCorpus } from './sotu.js';
 
 export interface GptOptions {
@@ -118,6 +118,36 @@ export function normalValues(size: number, std: number, seed: number): Float32Ar
   return out;
 }
 
+/** The GPT's tensors in order (the order of the tfjs model's trainable weights, and of checkpoints). */
+export function gptTensors(o: GptOptions, vocab: number): TensorSpec[] {
+  const C = o.embedding;
+  const H = o.mlpRatio * C;
+  const spec = (name: string, shape: number[]): TensorSpec => ({ name, shape, size: shape.reduce((a, d) => a * d, 1) });
+  const out = [spec('wte/embeddings', [vocab, C]), spec('wpe/embeddings', [o.contextLength, C])];
+  for (let i = 0; i < o.layers; i++) {
+    const b = `block_${i}`;
+    out.push(
+      spec(`${b}/layer_norm_1/gamma`, [C]), spec(`${b}/layer_norm_1/beta`, [C]),
+      spec(`${b}/attn/qkv/kernel`, [C, 3 * C]), spec(`${b}/attn/qkv/bias`, [3 * C]),
+      spec(`${b}/attn/proj/kernel`, [C, C]), spec(`${b}/attn/proj/bias`, [C]),
+      spec(`${b}/layer_norm_2/gamma`, [C]), spec(`${b}/layer_norm_2/beta`, [C]),
+      spec(`${b}/mlp/fc/kernel`, [C, H]), spec(`${b}/mlp/fc/bias`, [H]),
+      spec(`${b}/mlp/proj/kernel`, [H, C]), spec(`${b}/mlp/proj/bias`, [C]),
+    );
+  }
+  out.push(spec('layer_norm_f/gamma', [C]), spec('layer_norm_f/beta', [C]));
+  if (!o.tieEmbeddings) out.push(spec('lm_head/kernel', [C, vocab]));
+  return out;
+}
+
+/** GPT-2's initial values for `tensors` (gptTensors), tensor i from its own stream mixSeed(seed, i). */
+export function gptInitialValues(tensors: readonly TensorSpec[], layers: number, seed: number): Float32Array[] {
+  return tensors.map((t, i) => {
+    const rule = initRule(t.name, layers);
+    return 'constant' in rule ? new Float32Array(t.size).fill(rule.constant) : normalValues(t.size, rule.std, mixSeed(seed, i));
+  });
+}
+
 export function createModel({ tf, tfl, options, seed }: { tf: Tf; tfl: Tfl; options: Readonly<Record<string, unknown>>; seed: number }): LayersModel {
   const o = resolveGptOptions(options);
   const vocab = sotuCorpus(seed, o.evalFraction).vocab.length;
@@ -127,11 +157,12 @@ export function createModel({ tf, tfl, options, seed }: { tf: Tf; tfl: Tfl; opti
   for (let i = 0; i < o.layers; i++) layers.push(g.block(`block_${i}`, o.heads, o.mlpRatio));
   layers.push(g.layerNorm('layer_norm_f'), g.head('lm_head', vocab, o.tieEmbeddings ? wte : null));
   const model = tfl.sequential({ name: 'gpt', layers });
+  const specs = gptTensors(o, vocab);
+  const values = gptInitialValues(specs, o.layers, seed);
   model.trainableWeights.forEach((w, i) => {
-    const rule = initRule(w.originalName, o.layers);
-    const size = (w.shape as number[]).reduce((a, d) => a * d, 1);
-    const values = 'constant' in rule ? new Float32Array(size).fill(rule.constant) : normalValues(size, rule.std, mixSeed(seed, i));
-    tf.tidy(() => (w.read() as TF.Variable).assign(tf.tensor(values, w.shape as number[], 'float32')));
+    // Both engines build the same tensors: a layer declared out of order would be a silent mix-up.
+    if (w.originalName !== specs[i]?.name) throw new Error(`gpt: tfjs weight ${i} is ${w.originalName}, expected ${specs[i]?.name}`);
+    tf.tidy(() => (w.read() as TF.Variable).assign(tf.tensor(values[i], w.shape as number[], 'float32')));
   });
   return model;
 }
@@ -147,7 +178,7 @@ export function loss({ tf, model, x, y }: { tf: Tf; model: LayersModel; x: TF.Te
 /** Continuations of `prompt` (default: a newline, i.e. the start of an address), `tokens` characters each. */
 export function sample(ctx: SampleContext): string[] {
   const { vocab, contextLength } = ctx.meta as GptMeta;
-  return sampleTokens({ ...ctx, vocab, contextLength });
+  return sampleTokens({ ...ctx, lastLogits: tfjsLastLogits(ctx.tf, ctx.model), vocab, contextLength });
 }
 
 /**

@@ -75,12 +75,16 @@ export function runSerial(program: Program, members = 1): void {
   }
 }
 
-/** What runTeam needs of a team: its place and a barrier (parallel/team.ts Team). */
+/** What runTeam needs of a team: its place and a barrier (parallel/team.ts Team, or SoloTeam on one thread). */
 export interface TeamLike {
   readonly member: number;
   readonly members: number;
   barrier(): void;
   abort(): void;
+  /** A flag any member raises during a phase and every member reads after the next barrier. */
+  markFailed(): void;
+  failed(): boolean;
+  clearFailed(): void;
 }
 
 /**

@@ -7,6 +7,8 @@
 //   kArrived     members that have reached the current barrier
 //   kGeneration  barriers completed so far; a waiter leaves when it moves
 //   kAborted     set (≠ 0) by a failing member or by the coordinator: every wait throws from then on
+//   kFailed      a flag any member may raise during a phase (a check that failed) and any member may read
+//                after the next barrier; cleared between steps, or by one member between two barriers
 // A failed member, or a thread that died, must never leave the others waiting for good: abort() wakes
 // them, and a wait also looks at the flag every kWaitSliceMs while it sleeps.
 
@@ -14,6 +16,7 @@
 const kArrived = 0;
 const kGeneration = 1;
 const kAborted = 2;
+const kFailed = 3;
 /** Int32s one team takes in its buffer: the fields above, padded to a 64-byte cache line. */
 export const kTeamInts = 16;
 export const kTeamBytes = kTeamInts * 4;
@@ -82,6 +85,21 @@ export class Team {
     this.#checkAborted();
   }
 
+  /** Raise the team's flag (a check failed on this member's share); every member sees it after the next barrier. */
+  markFailed(): void {
+    Atomics.store(this.#ints, kFailed, 1);
+  }
+
+  /** Whether any member raised the flag before the last barrier. */
+  failed(): boolean {
+    return Atomics.load(this.#ints, kFailed) !== 0;
+  }
+
+  /** Lower the flag: one member only, between two barriers (nobody raises or reads it meanwhile). */
+  clearFailed(): void {
+    Atomics.store(this.#ints, kFailed, 0);
+  }
+
   /** Give up the step: every member's wait (now or later) throws. `code`: kAbortByCoordinator or the failing member + 1. */
   abort(code: number = this.member + 1): void {
     abortTeam(this.#ints, code);
@@ -104,11 +122,30 @@ export function abortTeamAt(buffer: SharedArrayBuffer, index: number): void {
   abortTeam(new Int32Array(buffer, index * kTeamBytes, kTeamInts), kAbortByCoordinator);
 }
 
-/** The coordinator's side, between steps (no member inside): nobody arrived, not aborted. */
+/** The coordinator's side, between steps (no member inside): nobody arrived, not aborted, the flag down. */
 export function resetTeamAt(buffer: SharedArrayBuffer, index: number): void {
   const ints = new Int32Array(buffer, index * kTeamBytes, kTeamInts);
   Atomics.store(ints, kArrived, 0);
   Atomics.store(ints, kAborted, 0);
+  Atomics.store(ints, kFailed, 0);
+}
+
+/** A team of one, on the calling thread: barriers are no-ops, the flag is a field. */
+export class SoloTeam {
+  readonly member = 0;
+  readonly members = 1;
+  #failed = false;
+  barrier(): void {}
+  abort(): void {}
+  markFailed(): void {
+    this.#failed = true;
+  }
+  failed(): boolean {
+    return this.#failed;
+  }
+  clearFailed(): void {
+    this.#failed = false;
+  }
 }
 
 /** Whether team `index` was aborted, and by whom (0: not aborted). */
