@@ -49,14 +49,10 @@ export class ArenaLayout {
   has(name: string): boolean {
     return this.#at.has(name);
   }
-
-  get pages(): number {
-    return Math.ceil(this.bytes / kPageBytes);
-  }
 }
 
-/** The shared memory for `layout` (zero-filled); a layout past 4 GiB is the caller's to refuse first. */
-export function allocateArena(layout: ArenaLayout): WebAssembly.Memory {
-  const pages = layout.pages;
+/** A shared memory of `bytes` (zero-filled, never grown); past 4 GiB is the caller's to refuse first. */
+export function allocateArena(bytes: number): WebAssembly.Memory {
+  const pages = Math.ceil(bytes / kPageBytes);
   return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
 }

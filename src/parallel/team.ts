@@ -26,10 +26,13 @@ const kSpins = 2000;
 /** A sleeping waiter looks at the abort flag at least this often (a coordinator that set it without notify). */
 const kWaitSliceMs = 200;
 
+/** What every TeamAbortedError says first (the message crosses threads; the class does not). */
+export const kAbandonedMarker = 'the step was abandoned';
+
 /** A team was aborted: a member failed (its own error reaches the caller) or the step was given up. */
 export class TeamAbortedError extends Error {
   constructor(readonly code: number) {
-    super(`the step was abandoned (${code === kAbortByCoordinator ? 'stopped by the coordinator' : `member ${code - 1} failed`})`);
+    super(`${kAbandonedMarker} (${code === kAbortByCoordinator ? 'stopped by the coordinator' : `member ${code - 1} failed`})`);
     this.name = 'TeamAbortedError';
   }
 }

@@ -16,6 +16,7 @@ import { kMinWorkerMemoryMb } from '../parallel/pool.js';
 import { builtinModels } from '../models/model-module.js';
 import type { Checkpoint } from '../checkpoint/open.js';
 import { oneLine } from '../util/one-line.js';
+import { engineKinds } from './engine.js';
 
 const int = (min: number) => z.number().int().min(min);
 const nonNegative = z.number().min(0);
@@ -113,6 +114,12 @@ export const trainConfigSchema = z.strictObject({
   accumulateSteps: int(1).default(1),
   /** Pool threads. Default: os.availableParallelism(). */
   threads: int(1).optional(),
+  /**
+   * What computes the gradients: 'shardtrain' (the built-in models' own engine; their default) or 'tfjs'
+   * (TensorFlow.js replicas: every model module, and the built-ins when asked). Default: by the model.
+   */
+  engine: z.enum(engineKinds).optional(),
+  /** The tfjs engine's backend. */
   backend: z.enum(['wasm', 'cpu']).default('wasm'),
   /** Heap limit of each worker thread (MB): a replica that runs out fails the step instead of aborting the process. */
   workerMemoryMb: int(kMinWorkerMemoryMb).optional(),

@@ -55,6 +55,10 @@ export interface Engine {
   readonly tokensPerExample: number | null;
   /** The worker extension every pool thread loads to run this engine's tasks. */
   readonly extension: ExtensionInit;
+  /** The run's memory plan in one line, when the engine plans its memory (the run prints it). */
+  readonly planLine?: string;
+  /** The pool is up: how the engine runs tasks of its own (samples, probes) on it. */
+  attach?(run: (task: EngineTask) => Promise<unknown>): void;
   /** Initial values of every tensor, in tensor order (copied into the shard memories once). */
   initialValues(): readonly Float32Array[];
   /**

@@ -1,7 +1,10 @@
-// Which engine a config runs on, and building it.
+// Which engine a config runs on, and building it: the built-in models on shardtrain's own engine unless the
+// config says "engine": "tfjs"; model modules (tfjs LayersModels) on tfjs.
 
+import { isEngineBuiltin } from '../models/builtin-engines.js';
 import type { TrainConfig } from './config.js';
-import type { Engine } from './engine.js';
+import type { Engine, EngineKind } from './engine.js';
+import { ShardtrainEngine } from './shardtrain-engine.js';
 import { TfjsEngine } from './tfjs-engine.js';
 
 export interface EngineSetup {
@@ -14,11 +17,18 @@ export interface EngineSetup {
   readonly where: string;
 }
 
-/** Gradient tasks per step: one per replica on tfjs. */
-export function engineTaskCount(_config: TrainConfig, replicas: number, _threads: number): number {
-  return replicas;
+/** The engine `config` runs on. */
+export function engineOf(config: TrainConfig): EngineKind {
+  return config.engine ?? (isEngineBuiltin(config.model.module) ? 'shardtrain' : 'tfjs');
+}
+
+/** Gradient tasks per step: one per thread on shardtrain (the replicas' teams), one per replica on tfjs. */
+export function engineTaskCount(config: TrainConfig, replicas: number, threads: number): number {
+  return engineOf(config) === 'shardtrain' ? threads : replicas;
 }
 
 export async function createEngine(setup: EngineSetup): Promise<Engine> {
-  return TfjsEngine.create(setup.config, setup.replicas, setup.threads, setup.threadTable);
+  const { config, replicas, threads, threadTable, where } = setup;
+  if (engineOf(config) === 'shardtrain') return ShardtrainEngine.create(config, replicas, threads, threadTable, where);
+  return TfjsEngine.create(config, replicas, threads, threadTable);
 }

@@ -149,6 +149,7 @@ async function trainInRunDir(trainer: Trainer, lock: RunLock, options: RunOption
     );
     const timescale = trainer.optimizer.options.weightDecayTimescale;
     if (timescale) log(timescaleNote(timescale));
+    if (trainer.engine.planLine !== undefined) log(trainer.engine.planLine);
 
     const showBar = options.progress ?? process.stderr.isTTY === true;
     // Sequence models (token windows) report tokens/s: samples/s × the window.

@@ -8,6 +8,7 @@
 
 import { threadId } from 'node:worker_threads';
 import { WorkerDiedError } from '../parallel/pool.js';
+import { kAbandonedMarker } from '../parallel/team.js';
 
 /** Worker side: record that this thread started task `task` of the current step. */
 export function markTaskStarted(table: SharedArrayBuffer, task: number): void {
@@ -94,12 +95,19 @@ export async function withDeadline<T>(runs: readonly Promise<T>[], timeoutMs: nu
         });
   try {
     const results = await (deadline ? Promise.race([settled, deadline]) : settled);
-    const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    // A member of a team that stopped because another failed says only that: report the other's error.
+    const rejected = results.filter((x): x is PromiseRejectedResult => x.status === 'rejected');
+    const failed = rejected.find((x) => !isAbandoned(x.reason)) ?? rejected[0];
     if (failed) throw failed.reason;
     return results.map((x) => (x as PromiseFulfilledResult<T>).value);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** An error that only says the task stopped because its team was given up (parallel/team.ts TeamAbortedError, through a worker). */
+export function isAbandoned(err: unknown): boolean {
+  return err instanceof Error && err.message.includes(kAbandonedMarker);
 }
 
 /** The step's deadline passed: the pool must be destroyed (a thread may be stuck for good). */

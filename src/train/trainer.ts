@@ -127,6 +127,7 @@ export class Trainer {
     }
     checkpoint?.readInto(tensors, Object.fromEntries(optimizer.stateNames.map((s) => [s, optimizer.stateViews(s)])));
     const trainer = new Trainer({ config, threads, replicas, engine, optimizer, guard, skips });
+    engine.attach?.((task) => trainer.#run(task.payload, task.label));
     try {
       // Every thread loads the engine now (one task each: piscina gives a busy thread no second task), so a
       // broken model module fails here and the first step's deadline does not include the start-up.
