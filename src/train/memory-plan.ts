@@ -105,7 +105,7 @@ export interface MemoryPlan {
   readonly arenas: readonly ArenaPlan[];
   /** The data set's token ids or examples, in shared memory once. */
   readonly data: number;
-  /** Each thread's copy of the data order's permutation (two epochs cached), plus V8's own. */
+  /** Each thread's own: V8's heap and the engine's code (the data order holds no table: data-order.ts). */
   readonly perThread: number;
   readonly threads: number;
   readonly total: number;
@@ -124,10 +124,10 @@ export function availableMemory(): number {
   return constrained !== undefined && constrained > 0 ? Math.min(constrained, free) : free;
 }
 
-export function memoryPlan(o: { params: number; replicas: number; amsgrad: boolean; arenas: readonly ArenaPlan[]; dataBytes: number; trainExamples: number; threads: number }): MemoryPlan {
+export function memoryPlan(o: { params: number; replicas: number; amsgrad: boolean; arenas: readonly ArenaPlan[]; dataBytes: number; threads: number }): MemoryPlan {
   const bpp = bytesPerParam(o.replicas, o.amsgrad);
   const sharedStates = o.params * bpp;
-  const perThread = kThreadBaseBytes + 2 * 4 * o.trainExamples;
+  const perThread = kThreadBaseBytes;
   const arenas = o.arenas.reduce((n, a) => n + a.bytes, 0);
   const total = kProcessBaseBytes + sharedStates + arenas + o.dataBytes + (o.threads + 1) * perThread;
   return { params: o.params, sharedStates, bytesPerParam: bpp, arenas: o.arenas, data: o.dataBytes, perThread, threads: o.threads, total, available: availableMemory() };

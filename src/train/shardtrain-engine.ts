@@ -91,7 +91,6 @@ export async function planShardtrainRun(config: TrainConfig, replicas: number, t
     amsgrad: config.optimizer.amsgrad === true,
     arenas,
     dataBytes: exampleBytes(data.train) + exampleBytes(data.eval),
-    trainExamples: counts.train,
     threads,
   });
   return { module, model, data, counts, shapes, members, arenas, memory, flavor };
