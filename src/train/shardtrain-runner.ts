@@ -8,11 +8,8 @@
 // for the copies (no two members share a cache line of the destination).
 
 import { kCheckedBound, type SlotWriter } from '../parallel/checked-writes.js';
-import { Matmul } from '../kernels/matmul.js';
-import { NnOps } from '../kernels/nn-ops.js';
-import { AttentionOps } from '../kernels/attention-ops.js';
 import type { SimdFlavor } from '../kernels/wasm-modules.js';
-import type { Kernels } from '../nn/kernels.js';
+import { createKernels, type Kernels } from '../nn/kernels.js';
 import { memberSlice, Program, runTeam, type TeamLike } from '../nn/program.js';
 import type { EngineModel, PassAddresses, PassKind, PassShape } from '../models/engine-model.js';
 import { isTokenWindows, type ExampleSet } from '../models/model-module.js';
@@ -85,14 +82,7 @@ export class ReplicaRunner {
     // for the current pass's.
     let currentScratch = scratchBase;
     this.#setScratch = (kind) => (currentScratch = scratchOf(kind));
-    this.kernels = {
-      memory,
-      matmul: new Matmul(memory, flavor),
-      ops: new NnOps(memory),
-      attention: new AttentionOps(memory),
-      scratch: (member: number) => currentScratch + member * perMember,
-      scratchBytes: perMember,
-    };
+    this.kernels = createKernels(memory, flavor, (member: number) => currentScratch + member * perMember, perMember);
   }
 
   readonly #setScratch: (kind: PassKind) => void;
