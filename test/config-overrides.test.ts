@@ -9,6 +9,7 @@ import { ConfigError, loadConfigFile, parseConfig } from '../src/api/train.js';
 import { parseOverride } from '../src/train/config.js';
 import { spawnCli } from './fixtures/fault-run.js';
 import { tinyConfig } from './fixtures/tiny-config.js';
+import { conventionNames } from '../src/optim/conventions.js';
 
 describe('config overrides (--set)', function () {
   this.timeout(120000);
@@ -59,7 +60,7 @@ describe('config overrides (--set)', function () {
     [['batchSize=0'], `${where} (--set batchSize=0): batchSize: Too small: expected number to be >=1`],
     [['optimizer.betas=[0.9]'], `${where} (--set optimizer.betas=[0.9]): optimizer.betas: Too small: expected array to have >=2 items`],
     [['optimizer={"lr":"x"}'], `${where} (--set optimizer={"lr":"x"}): optimizer.lr: Invalid input: expected number, received string`],
-    [['steps=10', 'optimizer.convention=adam'], `${where} (--set optimizer.convention=adam): optimizer.convention: Invalid option: expected one of "pytorch"|"keras"|"bert"|"l2"|"mxnet-legacy"|"paper"`],
+    [['steps=10', 'optimizer.convention=adam'], `${where} (--set optimizer.convention=adam): optimizer.convention: Invalid option: expected one of ${conventionNames.map((n) => `"${n}"`).join('|')}`],
     [['__proto__.steps=1'], `${where} (--set __proto__.steps=1): unknown key __proto__`],
     [['lr'], '--set lr: expected KEY=VALUE (e.g. --set optimizer.lr=3e-4)'],
     [['optimizer..lr=1'], '--set optimizer..lr=1: "optimizer..lr" is not a dotted key path (e.g. model.options.layers)'],

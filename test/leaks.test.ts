@@ -1,5 +1,6 @@
-// tfjs tensors must not leak: every replica thread (and the main thread) holds the same number of live
-// tensors after each kind of work (steps, accumulation, evaluation, samples). The long version of this check
+// tfjs tensors must not leak (the tfjs engine): every replica thread (and the main thread) holds the same
+// number of live tensors after each kind of work (steps, accumulation, evaluation, samples). The shardtrain
+// engine makes no tensors: its test (engine-train.test.ts) watches RSS and the threads' heaps instead. The long version of this check
 // is `npm run soak` (10,000 steps, RSS as well).
 
 import { expect } from 'chai';
@@ -12,7 +13,7 @@ describe('tfjs tensors do not leak', function () {
 
   for (const accumulateSteps of [1, 2]) {
     it(`steps, evaluation and samples leave every thread's tensor count unchanged (accumulateSteps ${accumulateSteps})`, async () => {
-      const trainer = await Trainer.create({ config: tinyConfig({ steps: 30, accumulateSteps }), threads: 2 });
+      const trainer = await Trainer.create({ config: tinyConfig({ steps: 30, accumulateSteps, engine: 'tfjs' }), threads: 2 });
       try {
         await trainer.step(); // the first step creates what lives for the run (optimizer-free replicas: the variables)
         const before = await trainer.replicaInfo();
@@ -36,7 +37,7 @@ describe('tfjs tensors do not leak', function () {
     // The smallest gpt that still has every part (attention with two heads, the MLP, both LayerNorms, the
     // tied head), so that 1,000 steps take seconds.
     const model = { module: 'gpt', options: { contextLength: 4, embedding: 8, heads: 2, layers: 1, mlpRatio: 1, evalWindows: 4 } };
-    const trainer = await Trainer.create({ config: tinyConfig({ model, steps: 1001, batchSize: 2, evalBatch: 4 }), threads: 2 });
+    const trainer = await Trainer.create({ config: tinyConfig({ model, steps: 1001, batchSize: 2, evalBatch: 4, engine: 'tfjs' }), threads: 2 });
     try {
       await trainer.step();
       const before = await trainer.replicaInfo();

@@ -90,4 +90,6 @@ export interface EngineModel {
   build(p: Program, k: Kernels, at: PassAddresses, shape: PassShape, hooks: PassHooks): void;
   /** Text from the model (without: the model cannot sample). */
   sample?(request: EngineSampleRequest): string[];
+  /** Refuse a bad sample request (prompt, length, temperature) in one line, before any pass runs. */
+  checkSample?(request: Omit<EngineSampleRequest, 'lastLogits' | 'maxBatch'>): void;
 }

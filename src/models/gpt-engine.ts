@@ -30,7 +30,7 @@ import { copyRows } from '../nn/copy.js';
 import { residualForward } from '../nn/residual.js';
 import type { EngineModel, EngineSampleRequest, PassAddresses, PassHooks, PassShape } from './engine-model.js';
 import { gptInitialValues, gptTensors, type GptOptions } from './gpt.js';
-import { sampleTokens } from './gpt-sample.js';
+import { checkSampleRequest, sampleTokens } from './gpt-sample.js';
 
 /** GPT-2's LayerNorm ε (torch's default). */
 const kEps = 1e-5;
@@ -266,6 +266,10 @@ export class GptEngineModel implements EngineModel {
     }
     p.within('embeddings', () => encoderBackward(p, k, at.grad(0), at.grad(1), dres, at.inputs, B, T, C, V, { accumulateWte: tied }));
     hooks.flush(layers + 1);
+  }
+
+  checkSample(r: Omit<EngineSampleRequest, 'lastLogits' | 'maxBatch'>): void {
+    checkSampleRequest({ ...r, vocab: this.#charVocab });
   }
 
   sample(r: EngineSampleRequest): string[] {

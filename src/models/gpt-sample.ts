@@ -38,8 +38,14 @@ export interface SampleRequest {
   readonly temperature?: number;
 }
 
+/** Check a request before any work (a bad prompt is found on the calling thread, not in a worker). */
+export function checkSampleRequest(r: Pick<SampleRequest, 'count' | 'prompt' | 'tokens' | 'temperature' | 'vocab'>): void {
+  const { prompt } = checked(r);
+  encode(prompt, r.vocab, 'the prompt');
+}
+
 /** Check the request; one-line errors name the field and the value. */
-function checked(r: SampleRequest): { prompt: string; tokens: number; temperature: number } {
+function checked(r: Pick<SampleRequest, 'count' | 'prompt' | 'tokens' | 'temperature'>): { prompt: string; tokens: number; temperature: number } {
   const tokens = r.tokens ?? kDefaultSampleTokens;
   const temperature = r.temperature ?? 1;
   if (!Number.isInteger(tokens) || tokens < 1) throw new RangeError(`gpt: sample tokens must be a positive integer, got ${tokens}`);

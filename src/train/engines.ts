@@ -22,9 +22,9 @@ export function engineOf(config: TrainConfig): EngineKind {
   return config.engine ?? (isEngineBuiltin(config.model.module) ? 'shardtrain' : 'tfjs');
 }
 
-/** Gradient tasks per step: one per thread on shardtrain (the replicas' teams), one per replica on tfjs. */
+/** Gradient tasks per step: one per member of the replicas' teams on shardtrain (teamSizes), one per replica on tfjs. */
 export function engineTaskCount(config: TrainConfig, replicas: number, threads: number): number {
-  return engineOf(config) === 'shardtrain' ? threads : replicas;
+  return engineOf(config) === 'shardtrain' ? Math.max(threads, replicas) : replicas;
 }
 
 export async function createEngine(setup: EngineSetup): Promise<Engine> {

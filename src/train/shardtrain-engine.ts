@@ -2,7 +2,7 @@
 // layers of src/nn/, no TensorFlow.js anywhere. At start-up it loads the data once into shared memory, plans
 // every byte (memory-plan.ts: refused in one line when it cannot fit), allocates one arena per replica and
 // splits the pool's threads into the replicas' teams: replica r gets ⌊T/R⌋ threads, one more for the first
-// T mod R. A step is one task per thread (shardtrain-replica.ts), the members of a team meeting at barriers;
+// T mod R (teamSizes). A step is one task per thread (shardtrain-replica.ts), the members of a team meeting at barriers;
 // samples and probes run on replica 0's team.
 
 import { resolveFlavor, type SimdFlavor } from '../kernels/wasm-modules.js';
@@ -25,8 +25,13 @@ const replicaModule = new URL('./shardtrain-replica.js', import.meta.url).href;
 /** Sequences a sample pass takes at once, at most (more are sampled in turns). */
 const kSampleBatch = 16;
 
-/** Threads of each replica's team: ⌊T/R⌋, one more for the first T mod R replicas. */
+/**
+ * Threads of each replica's team: ⌊T/R⌋, one more for the first T mod R replicas. With more replicas than
+ * threads every team is one thread, and the replicas' tasks take turns on the threads (a team of one waits for
+ * nobody).
+ */
 export function teamSizes(threads: number, replicas: number): number[] {
+  if (replicas >= threads) return new Array<number>(replicas).fill(1);
   return Array.from({ length: replicas }, (_, r) => Math.floor(threads / replicas) + (r < threads % replicas ? 1 : 0));
 }
 
@@ -67,7 +72,6 @@ export async function planShardtrainRun(config: TrainConfig, replicas: number, t
   if (!isEngineBuiltin(module)) {
     throw new ConfigError(`${where}: engine "shardtrain" runs the built-in models (${Object.keys(builtinModels).join(', ')}); model module ${module} runs on "engine": "tfjs"`);
   }
-  if (replicas > threads) throw new ConfigError(`${where}: replicas (${replicas}) must be at most the threads (${threads}): each replica's team needs one`);
   const mod = await loadModelModule(builtinModels[module]);
   const data = await mod.loadData({ options: config.model.options, seed: config.seed });
   const counts = checkDataSet(data, builtinModels[module]);
@@ -220,6 +224,7 @@ export class ShardtrainEngine implements Engine {
 
   async sample(_params: Readonly<Record<string, TensorView>>, count: number, seed: number, options: SampleOptions): Promise<string[]> {
     if (count === 0 || this.#plan.model.sample === undefined) return [];
+    this.#plan.model.checkSample?.({ count, seed, ...options });
     return this.#onReplica0<string[]>('sampling', (member) => ({ op: 'sample', replica: 0, member, count, seed, ...options }));
   }
 

@@ -10,7 +10,8 @@
 import { kCheckedBound, type SlotWriter } from '../parallel/checked-writes.js';
 import type { SimdFlavor } from '../kernels/wasm-modules.js';
 import { createKernels, type Kernels } from '../nn/kernels.js';
-import { memberSlice, Program, runTeam, type TeamLike } from '../nn/program.js';
+import { memberSlice, Program, runSerial, runTeam, type TeamLike } from '../nn/program.js';
+import { SoloTeam } from '../parallel/team.js';
 import type { EngineModel, PassAddresses, PassKind, PassShape } from '../models/engine-model.js';
 import { isTokenWindows, type ExampleSet } from '../models/model-module.js';
 import type { ArenaPlan } from './memory-plan.js';
@@ -151,6 +152,36 @@ export class ReplicaRunner {
   /** The parameters copied in from the shard memories, `team`'s members each a share. */
   copyIn(team: TeamLike): void {
     runTeam(this.copyInProgram(), team);
+  }
+
+  /**
+   * A pass as a team of `members` would run it, on this thread: every phase as each member in turn (the same
+   * bits as the threads give: tests, and the main thread's own passes).
+   */
+  runSerial(shape: PassShape, members: number, batch: PassBatch | null, flush: { mode: FlushMode; check: boolean } = { mode: 'copy', check: true }, team: TeamLike = new SoloTeam()): void {
+    this.#batch = batch;
+    this.#flushMode = flush.mode;
+    this.#check = flush.check;
+    this.#team = team;
+    this.#setScratch(shape.kind);
+    try {
+      runSerial(this.program(shape), members);
+    } finally {
+      this.#batch = null;
+      this.#team = null;
+    }
+  }
+
+  /** copyIn, on this thread, cut as for `members`. */
+  copyInSerial(members: number): void {
+    runSerial(this.copyInProgram(), members);
+  }
+
+  /** Write tensor `tensor`'s values straight into the copy of the parameters (no optimizer: `shardtrain sample`). */
+  setParam(tensor: number, values: ArrayLike<number>): void {
+    let at = this.plan.paramBase / 4;
+    for (let t = 0; t < tensor; t++) at += this.model.tensors[t].size;
+    this.#f32.set(values, at);
   }
 
   /** Where a pass's slot of the engine is (inputs, targets, losses, logits). */
