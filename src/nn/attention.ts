@@ -186,7 +186,7 @@ export function attentionForward(p: Program, k: Kernels, out: Ptr, saved: Attent
   const row3 = 3 * C;
   const att = saved.kind === 'probs' ? saved.att : -1;
   const lse = saved.kind === 'lse' ? saved.lse : -1;
-  p.push('attention forward', (member, members) => {
+  p.push('forward', (member, members) => {
     const gemmScratch = k.scratch(member);
     const scores = gemmScratch + own;
     const end = costBoundary(prefix, member + 1, members);
@@ -224,7 +224,7 @@ export function attentionBackward(p: Program, k: Kernels, dqkv: Ptr, dout: Ptr, 
   const R = s.rowsPerBlock;
   const att = saved.kind === 'probs' ? saved.att : -1;
   const lse = saved.kind === 'lse' ? saved.lse : -1;
-  p.push('attention backward', (member, members) => {
+  p.push('backward', (member, members) => {
     const gemmScratch = k.scratch(member);
     const dP = gemmScratch + own;
     const rebuilt = dP + block;

@@ -41,6 +41,8 @@ export interface ThreadInfo {
   /** The thread's V8 heap in use, and the wasm memory it holds alone (tfjs's heap; 0 when all is shared). */
   readonly heapUsedBytes: number;
   readonly wasmHeapBytes: number;
+  /** Passes of the shardtrain engine this thread took part in (absent on tfjs). */
+  readonly passes?: number;
 }
 
 export type SampleOptions = Pick<SampleContext, 'prompt' | 'tokens' | 'temperature'>;

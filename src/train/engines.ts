@@ -5,6 +5,7 @@ import { isEngineBuiltin } from '../models/builtin-engines.js';
 import type { TrainConfig } from './config.js';
 import type { Engine, EngineKind } from './engine.js';
 import { ShardtrainEngine } from './shardtrain-engine.js';
+import type { EngineFault } from './shardtrain-runner.js';
 import { TfjsEngine } from './tfjs-engine.js';
 
 export interface EngineSetup {
@@ -15,6 +16,8 @@ export interface EngineSetup {
   readonly threadTable: SharedArrayBuffer;
   /** Where the config came from, for messages. */
   readonly where: string;
+  /** @internal test hook of the shardtrain engine (shardtrain-runner.ts EngineFault). */
+  readonly fault?: EngineFault;
 }
 
 /** The engine `config` runs on. */
@@ -29,6 +32,6 @@ export function engineTaskCount(config: TrainConfig, replicas: number, threads: 
 
 export async function createEngine(setup: EngineSetup): Promise<Engine> {
   const { config, replicas, threads, threadTable, where } = setup;
-  if (engineOf(config) === 'shardtrain') return ShardtrainEngine.create(config, replicas, threads, threadTable, where);
+  if (engineOf(config) === 'shardtrain') return ShardtrainEngine.create(config, replicas, threads, threadTable, where, setup.fault);
   return TfjsEngine.create(config, replicas, threads, threadTable);
 }

@@ -18,6 +18,7 @@ import { ConfigError, type TrainConfig } from './config.js';
 import type { Engine, EngineTask, EvalPart, SampleOptions } from './engine.js';
 import { checkMemoryPlan, describeMemoryPlan, memoryPlan, planArena, type ArenaPlan, type MemoryPlan } from './memory-plan.js';
 import type { EngineReplicaInit, EngineTaskPayload } from './shardtrain-replica.js';
+import type { EngineFault } from './shardtrain-runner.js';
 import { isAbandoned } from './step-guard.js';
 
 const replicaModule = new URL('./shardtrain-replica.js', import.meta.url).href;
@@ -125,7 +126,7 @@ export class ShardtrainEngine implements Engine {
     this.planLine = describeMemoryPlan(plan.memory);
   }
 
-  static async create(config: TrainConfig, replicas: number, threads: number, threadTable: SharedArrayBuffer, where: string): Promise<ShardtrainEngine> {
+  static async create(config: TrainConfig, replicas: number, threads: number, threadTable: SharedArrayBuffer, where: string, fault?: EngineFault): Promise<ShardtrainEngine> {
     const plan = await planShardtrainRun(config, replicas, threads, where);
     checkMemoryPlan(plan.memory, where);
     const init: EngineReplicaInit = {
@@ -145,6 +146,7 @@ export class ShardtrainEngine implements Engine {
       accumulateSteps: config.accumulateSteps,
       flavor: plan.flavor,
       threadTable,
+      ...(fault === undefined ? {} : { fault }),
     };
     return new ShardtrainEngine(plan, init, replicas);
   }

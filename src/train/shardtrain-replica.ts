@@ -24,7 +24,7 @@ import type { EngineModel, PassKind, PassShape } from '../models/engine-model.js
 import { DataOrder } from './data-order.js';
 import type { EvalPart, ThreadInfo } from './engine.js';
 import { planArena } from './memory-plan.js';
-import { ReplicaRunner } from './shardtrain-runner.js';
+import { ReplicaRunner, type EngineFault } from './shardtrain-runner.js';
 import { markTaskStarted } from './step-guard.js';
 
 export interface EngineReplicaInit {
@@ -49,6 +49,8 @@ export interface EngineReplicaInit {
   readonly flavor: SimdFlavor;
   /** StepGuard's table: each grad task writes its thread id at its task index. */
   readonly threadTable: SharedArrayBuffer;
+  /** @internal test hook (shardtrain-runner.ts EngineFault). */
+  readonly fault?: EngineFault;
 }
 
 export interface SampleTaskOptions {
@@ -84,12 +86,19 @@ class EngineThread {
     this.#micro = init.globalBatch / (init.replicas * init.accumulateSteps);
   }
 
+  /** Passes run on this thread, over every replica it played a part in. */
+  get passes(): number {
+    let n = 0;
+    for (const runner of this.#runners.values()) n += runner.passes;
+    return n;
+  }
+
   #runner(r: number): ReplicaRunner {
     let runner = this.#runners.get(r);
     if (runner === undefined) {
       const init = this.#init;
       const plan = planArena(this.#model, init.shapes, init.members[r], matmulScratchBytes(init.flavor));
-      runner = new ReplicaRunner(this.#model, plan, init.arenas[r], init.flavor, { writer: this.#env.step!, slot: r });
+      runner = new ReplicaRunner(this.#model, plan, init.arenas[r], init.flavor, { writer: this.#env.step!, slot: r }, init.fault ?? null);
       this.#runners.set(r, runner);
     }
     return runner;
@@ -113,6 +122,7 @@ class EngineThread {
     const shape = runner.plan.shapes.train;
     const k = this.#init.accumulateSteps;
     runner.copyIn(team);
+    runner.armFault(this.#init.fault?.batch === batch);
     let loss = 0;
     for (let j = 0; j < k; j++) {
       const indices = this.#order.slice(batch, (r * k + j) * this.#micro, this.#micro);
@@ -184,8 +194,8 @@ class EngineThread {
   }
 }
 
-function info(): ThreadInfo {
-  return { threadId, backend: 'shardtrain', numTensors: 0, numBytes: 0, heapUsedBytes: getHeapStatistics().used_heap_size, wasmHeapBytes: 0 };
+function info(passes: number): ThreadInfo {
+  return { threadId, backend: 'shardtrain', numTensors: 0, numBytes: 0, heapUsedBytes: getHeapStatistics().used_heap_size, wasmHeapBytes: 0, passes };
 }
 
 /** The worker-extension entry point: called once per pool thread. */
@@ -203,7 +213,7 @@ export function createHandler(data: unknown, env: ExtensionEnv): (payload: unkno
       case 'probe':
         return thread.probe(task.replica, task.member, task.examples);
       case 'info':
-        return info();
+        return info(thread.passes);
     }
   };
 }

@@ -45,6 +45,14 @@ interface FlushRun {
   readonly before: number;
 }
 
+/** @internal test hook: make the phases whose label includes `phase` fail for `member` at global batch `batch`. */
+export interface EngineFault {
+  readonly phase: string;
+  readonly member: number;
+  readonly batch: number;
+  readonly how: 'trap' | 'exit';
+}
+
 export interface RunnerTarget {
   /** The optimizer's views (a pool thread's step context), for the copy-in and the hand-off. */
   readonly writer: SlotWriter;
@@ -68,8 +76,11 @@ export class ReplicaRunner {
   /** The team of the pass running now: a failed check raises its flag. */
   #team: TeamLike | null = null;
   #flushRuns: FlushRun[][] | null = null;
+  /** Passes this thread has run (its share of them): what `info` reports, so tests can see which engine worked. */
+  passes = 0;
 
-  constructor(model: EngineModel, plan: ArenaPlan, memory: WebAssembly.Memory, flavor: SimdFlavor, target: RunnerTarget | null) {
+  constructor(model: EngineModel, plan: ArenaPlan, memory: WebAssembly.Memory, flavor: SimdFlavor, target: RunnerTarget | null, fault: EngineFault | null = null) {
+    this.#fault = fault;
     this.model = model;
     this.plan = plan;
     this.memory = memory;
@@ -128,7 +139,30 @@ export class ReplicaRunner {
     const at = this.#addresses(shape.kind);
     if (shape.kind !== 'sample') p.within('batch', () => p.push('gather', (m, n) => this.#gatherPart(at, shape, m, n)));
     this.model.build(p, this.kernels, at, shape, { flush: (group) => p.within('gradients', () => p.push(`hand-off of group ${group}`, (m, n) => this.#flushPart(group, m, n))) });
+    const fault = this.#fault;
+    if (fault !== null) {
+      p.phases.forEach((phase, i) => {
+        if (!phase.label.includes(fault.phase)) return;
+        const run = phase.run;
+        p.phases[i] = { label: phase.label, run: (m, n) => (this.#faultArmed && m === fault.member ? this.#injure(fault.how) : run(m, n)) };
+      });
+    }
     return p;
+  }
+
+  /** @internal test hook: the failure a phase is made to have (a real wasm trap, or the thread's exit). */
+  #injure(how: EngineFault['how']): void {
+    if (how === 'exit') process.exit(3);
+    // A GEMM whose output lies past the end of the arena: the wasm bounds check traps (RuntimeError).
+    this.kernels.matmul.run({ m: 4, n: 8, k: 1, a: 64, rsA: 1, csA: 1, b: 64, rsB: 1, csB: 1, c: this.memory.buffer.byteLength + 4096, ldc: 8 }, this.kernels.scratch(0));
+  }
+
+  readonly #fault: EngineFault | null;
+  #faultArmed = false;
+
+  /** @internal test hook: arm the fault for the pass about to run (the engine arms it at the step it names). */
+  armFault(armed: boolean): void {
+    this.#faultArmed = armed && this.#fault !== null;
   }
 
   /**
@@ -141,6 +175,7 @@ export class ReplicaRunner {
     this.#check = flush.check;
     this.#team = team;
     this.#setScratch(shape.kind);
+    this.passes++;
     try {
       runTeam(this.program(shape), team);
     } finally {

@@ -17,6 +17,7 @@ import { optimizerOptionsFromConfig, parseConfig, ConfigError, type TrainConfig,
 import { DataOrder, type DataPosition } from './data-order.js';
 import type { Engine, EvalPart, SampleOptions, ThreadInfo } from './engine.js';
 import { createEngine, engineTaskCount } from './engines.js';
+import type { EngineFault } from './shardtrain-runner.js';
 import { describeNonFinite, type NonFiniteReport } from './non-finite.js';
 import { StepGuard, StepTimeoutError, withDeadline } from './step-guard.js';
 
@@ -34,6 +35,8 @@ export interface TrainerOptions {
   resume?: string | Checkpoint;
   /** Where the config came from, for error messages. */
   where?: string;
+  /** @internal test hook: a failure injected into the shardtrain engine's step (shardtrain-runner.ts). */
+  engineFault?: EngineFault;
 }
 
 export interface TrainStepResult {
@@ -106,7 +109,7 @@ export class Trainer {
       config.stepTimeoutSec === undefined ? undefined : config.stepTimeoutSec * 1000,
       config.workerMemoryMb === undefined ? '' : ` (workerMemoryMb ${config.workerMemoryMb})`,
     );
-    const engine = await createEngine({ config, replicas, threads, threadTable: guard.table, where });
+    const engine = await createEngine({ config, replicas, threads, threadTable: guard.table, where, fault: options.engineFault });
     const { tensors } = engine;
     const optimizerOptions = optimizerOptionsFromConfig(config, engine.counts); // counts: a timescale in epochs needs N
     let optimizer: ShardedAdamW;
