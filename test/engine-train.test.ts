@@ -4,13 +4,14 @@
 // with every thread ended, the memory plan, and flat memory over 1,000 steps.
 
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer, type TrainConfigInput } from '../src/index.js';
 import { tf } from '../src/tfjs/tf.js';
 import { expectReject } from './reference.js';
 import { tinyConfig, tinyGptConfig } from './fixtures/tiny-config.js';
+import { root, spawnCli } from './fixtures/fault-run.js';
 
 const gpt = (over: Partial<TrainConfigInput> = {}) => tinyGptConfig({ steps: 6, ...over });
 
@@ -134,6 +135,19 @@ describe('shardtrain engine: training', function () {
     await expectReject(Trainer.create({ config: huge, threads: 2 }), /^config: replica 0's arena would take [\d.]+ GiB \(its train pass\), past the 4 GiB a WebAssembly memory can hold: use a smaller micro-batch \(accumulateSteps\), fewer replicas, or a shorter context$/);
     const past = gpt({ batchSize: 96, accumulateSteps: 8, replicas: 12, threads: 12, model: { module: 'gpt', options: { contextLength: 1024, embedding: 768, heads: 12, layers: 12, evalWindows: 4 } } });
     await expectReject(Trainer.create({ config: past, threads: 12 }), /^config: the run needs about [\d.]+ GiB and this machine has [\d.]+ GiB available \(shared states .*\): use a smaller micro-batch \(accumulateSteps\), fewer replicas, or a shorter context$/);
+  });
+
+  it('train --dry-run prints the plan in one line and touches nothing; a plan that cannot fit exits 1 with the one-line refusal', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'shardtrain-dry-'));
+    const ok = await spawnCli(['train', '--config', join(root, 'config/gpt-sotu.json'), '--dry-run', '--threads', '2', '--out', join(cwd, 'run')]);
+    expect(ok.code).to.equal(0);
+    expect(ok.stderr).to.equal('');
+    expect(ok.stdout).to.match(/^memory plan: shared states [\d.]+ MiB \(1\.37 M params × 20 B: params, m, v, gradient slots\) \+ 2 arenas × [\d.]+ MiB .* available\n$/);
+    expect(existsSync(join(cwd, 'run'))).to.equal(false);
+    const bad = await spawnCli(['train', '--config', join(root, 'config/gpt2-small.json'), '--dry-run', '--set', 'accumulateSteps=1']);
+    expect(bad.code).to.equal(1);
+    expect(bad.stdout).to.equal('');
+    expect(bad.stderr).to.match(/^shardtrain train: config .*gpt2-small\.json: replica 0's arena would take [\d.]+ GiB \(its train pass\), past the 4 GiB a WebAssembly memory can hold: use a smaller micro-batch \(accumulateSteps\), fewer replicas, or a shorter context\n$/);
   });
 
   it('1,000 steps with evaluations and samples: the process RSS and every thread\'s heap stay flat', async function () {

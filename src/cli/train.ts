@@ -1,6 +1,6 @@
-// `shardtrain train [--config FILE] [--set KEY=VALUE]... [--threads N] [--steps N] [--out DIR] [--resume DIR]`
+// `shardtrain train [--config FILE] [--set KEY=VALUE]... [--threads N] [--steps N] [--out DIR] [--resume DIR] [--dry-run]`
 import type { Command } from 'commander';
-import { runTraining } from '../train/run.js';
+import { planTraining, runTraining } from '../train/run.js';
 import { collect, kSetHelp, positiveInt } from './flags.js';
 
 /** Exit codes after a signal, as shells report them: 128 + the signal's number. */
@@ -18,7 +18,17 @@ export function registerTrain(program: Command): void {
     .option('-o, --out <dir>', 'run directory (default: runs/<config>-<time>, or the resumed run)')
     .option('-r, --resume <dir>', 'continue a run from its checkpoint (a run directory or a .safetensors file)')
     .option('--no-progress', 'print a line every 5% instead of a progress bar')
-    .action(async (opts: { config?: string; set: string[]; threads?: number; steps?: number; out?: string; resume?: string; progress: boolean }) => {
+    .option('--dry-run', 'print the memory plan (what the run would allocate) and stop; exit 1 when it cannot fit')
+    .action(async (opts: { config?: string; set: string[]; threads?: number; steps?: number; out?: string; resume?: string; progress: boolean; dryRun?: boolean }) => {
+      if (opts.dryRun) {
+        try {
+          process.stdout.write(`${await planTraining({ configPath: opts.config, sets: opts.set, threads: opts.threads, steps: opts.steps, resume: opts.resume })}\n`);
+        } catch (err) {
+          process.stderr.write(`shardtrain train: ${(err as Error).message.split('\n')[0]}\n`);
+          process.exitCode = 1;
+        }
+        return;
+      }
       const stopSignal = { stopped: false };
       let received: StopSignal = 'SIGINT';
       const onSignal = (signal: StopSignal) => {

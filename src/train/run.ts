@@ -19,7 +19,11 @@ import { checkpointConfig, loadConfigFile, ConfigError, warmupCutNote, type Trai
 import { lossCurveSvg, type CurvePoint } from './loss-curve.js';
 import { describeNonFinite, type NonFiniteReport } from './non-finite.js';
 import { RunLock } from './run-lock.js';
-import { Trainer } from './trainer.js';
+import { runThreads, Trainer } from './trainer.js';
+import { engineOf } from './engines.js';
+import { checkMemoryPlan, describeMemoryPlan } from './memory-plan.js';
+import { planShardtrainRun } from './shardtrain-engine.js';
+import type { Checkpoint } from '../checkpoint/open.js';
 import { timescaleNote } from '../optim/weight-decay.js';
 
 /** What `shardtrain train` trains without --config: the character-level LM of first names. */
@@ -87,6 +91,22 @@ function skipRecord(report: NonFiniteReport): object[] {
   return report.replicas.map((r) => ({ replica: r.replica, loss: String(r.loss), tensor: r.tensor, examples: r.culprits, batchExamples: r.examples }));
 }
 
+/** The run's config, from --config (or the default) or the checkpoint to resume, with --set and --steps applied. */
+function resolveRunConfig(options: RunOptions, log: (line: string) => void, warn: (line: string) => void): { config: TrainConfig; configPath: string | undefined; checkpoint: Checkpoint | undefined } {
+  const checkpoint = options.resume === undefined ? undefined : resolveCheckpoint(options.resume, warn, '--resume ');
+  let configPath = options.configPath;
+  if (configPath === undefined && checkpoint === undefined) {
+    configPath = kDefaultConfig;
+    log(`shardtrain: no --config given: training the built-in default, ${configPath}`);
+  }
+  let config = configPath !== undefined ? loadConfigFile(configPath, options.sets) : checkpointConfig(checkpoint!, options.sets);
+  if (options.steps !== undefined) {
+    if (!Number.isInteger(options.steps) || options.steps < 1) throw new ConfigError(`--steps must be a positive integer, got ${options.steps}`);
+    config = { ...config, steps: options.steps };
+  }
+  return { config, configPath, checkpoint };
+}
+
 export async function runTraining(options: RunOptions): Promise<RunSummary> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const warn = options.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -96,17 +116,7 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
   const known = options.out ?? resumeDir;
   let lock = known === undefined ? null : await RunLock.acquire(known, warn);
   try {
-    const checkpoint = options.resume === undefined ? undefined : resolveCheckpoint(options.resume, warn, '--resume ');
-    let configPath = options.configPath;
-    if (configPath === undefined && checkpoint === undefined) {
-      configPath = kDefaultConfig;
-      log(`shardtrain: no --config given: training the built-in default, ${configPath}`);
-    }
-    let config = configPath !== undefined ? loadConfigFile(configPath, options.sets) : checkpointConfig(checkpoint!, options.sets);
-    if (options.steps !== undefined) {
-      if (!Number.isInteger(options.steps) || options.steps < 1) throw new ConfigError(`--steps must be a positive integer, got ${options.steps}`);
-      config = { ...config, steps: options.steps };
-    }
+    const { config, configPath, checkpoint } = resolveRunConfig(options, log, warn);
     lock ??= await RunLock.acquire(defaultOut(config, configPath), warn);
     const cut = warmupCutNote(config);
     if (cut) log(cut);
@@ -116,6 +126,24 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
   } finally {
     await lock?.release();
   }
+}
+
+/**
+ * `shardtrain train --dry-run`: the run's memory plan in one line, computed as the run would (data loaded,
+ * nothing large allocated, no run directory touched); a plan that cannot run here is the run's own error.
+ */
+export async function planTraining(options: RunOptions): Promise<string> {
+  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const warn = options.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const { config, configPath } = resolveRunConfig(options, log, warn);
+  const where = configPath ? `config ${configPath}` : 'config';
+  const { threads, replicas } = runThreads(config, options.threads, where);
+  if (engineOf(config) !== 'shardtrain') {
+    return `memory plan: engine tfjs (model module ${config.model.module}): no plan ahead of the run, a tfjs replica's heap grows as its kernels ask; ${threads} threads, ${replicas} replicas`;
+  }
+  const plan = await planShardtrainRun(config, replicas, threads, where);
+  checkMemoryPlan(plan.memory, where);
+  return describeMemoryPlan(plan.memory);
 }
 
 /** The training loop of the `train` job, writing into the locked run directory; closes the trainer. */

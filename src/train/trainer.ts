@@ -92,13 +92,7 @@ export class Trainer {
   static async create(options: TrainerOptions): Promise<Trainer> {
     const where = options.where ?? 'config';
     const config = parseConfig(options.config, where);
-    const threads = options.threads ?? config.threads ?? availableParallelism();
-    if (!Number.isInteger(threads) || threads < 1) throw new ConfigError(`threads must be a positive integer, got ${threads}`);
-    const replicas = config.replicas ?? threads;
-    const perStep = replicas * config.accumulateSteps;
-    if (config.batchSize % perStep !== 0) {
-      throw new ConfigError(`${where}: batchSize ${config.batchSize} is not divisible by replicas × accumulateSteps = ${replicas} × ${config.accumulateSteps}`);
-    }
+    const { threads, replicas } = runThreads(config, options.threads, where);
     // A checkpoint is checked (header, checksums, then names and shapes below) before anything is allocated.
     const checkpoint = options.resume === undefined ? null : typeof options.resume === 'string' ? Checkpoint.open(options.resume) : options.resume;
     const startStep = checkpoint?.step ?? 0;
@@ -297,6 +291,18 @@ export class Trainer {
     await this.optimizer.close();
     await this.engine.close();
   }
+}
+
+/** The run's threads (the option, the config, else every core) and replicas (default: one per thread), checked against the batch. */
+export function runThreads(config: TrainConfig, threadsOption: number | undefined, where: string): { threads: number; replicas: number } {
+  const threads = threadsOption ?? config.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new ConfigError(`threads must be a positive integer, got ${threads}`);
+  const replicas = config.replicas ?? threads;
+  const perStep = replicas * config.accumulateSteps;
+  if (config.batchSize % perStep !== 0) {
+    throw new ConfigError(`${where}: batchSize ${config.batchSize} is not divisible by replicas × accumulateSteps = ${replicas} × ${config.accumulateSteps}`);
+  }
+  return { threads, replicas };
 }
 
 /** The skip counters of a checkpoint's `data` metadata (absent in older checkpoints: none skipped). */
