@@ -1,4 +1,4 @@
-// The GEMM table of npm run bench:train: GFLOPS of tf.matMul on the wasm backend per shape, our kernel and
+// npm run bench:gemm: the GEMM table: GFLOPS of tf.matMul on the wasm backend per shape, our kernel and
 // tfjs's own, on 1 thread and on 2 (two worker threads each running the same matMul at once, started together
 // by a barrier), and PyTorch's (scripts/torch/torch_gemm.py) on the same shapes when /usr/bin/python3 has torch.
 // Each worker switches between ours and tfjs's kernels before every measurement, so the two are interleaved;
@@ -152,4 +152,16 @@ export function formatGemmTable(rows: readonly GemmRow[]): string {
       `| ${shapeName(r.shape)} | ${r.shape.label} | ${f(r.ours1)} | ${f(r.tfjs1)} | ${ratio(r.ours1, r.tfjs1)} | ${f(r.ours2)} | ${f(r.tfjs2)} | ${f(r.torch1)} | ${f(r.torch2)} | ${r.torch2 === null ? '—' : (2 * r.ours2 / r.torch2).toFixed(2)} |`),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+// npm run bench:gemm [-- --seconds 0.3 --repeat 3]: the reference shapes (with a backward pass's transposes).
+if (isMainThread && process.argv[1] === fileURLToPath(import.meta.url)) {
+  const argv = process.argv.slice(2);
+  const opt = (name: string, fallback: number) => {
+    const i = argv.indexOf(`--${name}`);
+    return i < 0 ? fallback : Number(argv[i + 1]);
+  };
+  const ref = (m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, tfjs = true): GemmShape => ({ label: 'reference shape', m, k, n, transposeA, transposeB, tfjs });
+  const shapes = [ref(1024, 256, 256, false, false), ref(1024, 256, 256, true, false), ref(1024, 256, 256, false, true), ref(256, 768, 3072, false, false), ref(1024, 1024, 1024, false, false), ref(1024, 1024, 1024, true, false, false)];
+  process.stdout.write(formatGemmTable(await gemmTable(shapes, opt('seconds', 0.3), opt('repeat', 3))));
 }

@@ -1,201 +1,215 @@
-// npm run bench:train [-- --config config/char-lm.json --seconds 6 --batch N --gemm-seconds 0.3 --torch-seconds 2]
-// samples/s of the default model: shardtrain at 1 and 2 threads (one replica per thread) vs a plain
-// single-thread tfjs loop (same model, same batch, same backend, tfjs Adam), shardtrain at 2 threads on
-// tfjs's own wasm kernels (SHARDTRAIN_WASM_KERNELS=tfjs), and PyTorch on the same model when /usr/bin/python3
-// has torch (scripts/torch/torch_charlm_bench.py). Each configuration runs in its own child process so that
-// its peak RSS (process.resourceUsage().maxRSS) is its own; the runs are interleaved and the best is kept.
-// Then the GEMM table (scripts/bench-gemm.ts): GFLOPS per shape, ours vs tfjs's own vs PyTorch, 1 and 2
-// threads, for two reference shapes and every matmul of this config's training step.
+// npm run bench:train [-- --config config/char-lm.json --seconds 5 --repeat 3 --runs st:1:1,st:2:2,st:2:1,tfjs:2,plain,torch]
+// Training throughput of a built-in model, each way of running it in its own child process (so its peak RSS
+// is its own), the runs interleaved and the best kept (the machine may be shared):
+//   st:T:R     shardtrain's engine on T threads with R replicas (R < T: teams of T/R threads per replica)
+//   tfjs:T     the tfjs engine (one TensorFlow.js replica per thread), T threads
+//   plain      a plain single-thread tfjs loop (the model's createModel/loss, tf.train.adam)
+//   torch      PyTorch on the same model: scripts/torch/torch_charlm_bench.py (char-lm), or the exported GPT
+//              trained by scripts/torch/gpt_sotu.py (same initial values and batches), at 1 and 2 threads
+//   fixed      the fixed cost of a Trainer step: a char-lm with one unit everywhere, at 1 and 2 threads
+// Prints a table (samples/s or tokens/s, ms per step, peak RSS, bytes per parameter) and the ratios the
+// engine issue names.
 
 import { spawnSync } from 'node:child_process';
-import { cpus, loadavg } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Trainer, type TrainConfig } from '../src/index.js';
 import { loadConfigFile } from '../src/api/train.js';
 import { DataOrder, gatherBatch } from '../src/train/data-order.js';
-import { checkDataSet, loadModelModule, modelModuleUrl } from '../src/models/model-module.js';
+import { checkDataSet, loadModelModule, modelModuleUrl, tokensPerExample } from '../src/models/model-module.js';
 import { initTf, tf, tfl } from '../src/tfjs/tf.js';
-import { formatGemmTable, gemmTable, stepShapes, type GemmShape } from './bench-gemm.js';
 
 interface Args {
   config: string;
   seconds: number;
-  /** Runs of each configuration, interleaved; the best is reported (the machine may be shared). */
   repeat: number;
-  batch?: number;
+  runs: string[];
+  /** Minimum timed steps (large models: a few steps take longer than `seconds`). */
+  minSteps: number;
   one?: string;
-  /** Seconds per GEMM measurement (0: no GEMM table). */
-  gemmSeconds: number;
-  /** Seconds per timed window of the PyTorch script (0: no PyTorch run). */
-  torchSeconds: number;
 }
 
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
 function parseArgs(argv: string[]): Args {
-  const args: Args = { config: 'config/char-lm.json', seconds: 5, repeat: 3, gemmSeconds: 0.3, torchSeconds: 2 };
+  const args: Args = { config: 'config/char-lm.json', seconds: 5, repeat: 3, runs: ['st:1:1', 'st:2:2', 'st:2:1', 'tfjs:2', 'plain', 'torch', 'fixed'], minSteps: 3 };
   for (let i = 0; i < argv.length; i += 2) {
     const [key, value] = [argv[i].replace(/^--/, ''), argv[i + 1]];
     if (key === 'config' || key === 'one') args[key] = value;
-    else if (key === 'seconds' || key === 'batch' || key === 'repeat') args[key] = Number(value);
-    else if (key === 'gemm-seconds') args.gemmSeconds = Number(value);
-    else if (key === 'torch-seconds') args.torchSeconds = Number(value);
-    else throw new Error(`bench-train: unknown option --${key} (known: --config, --seconds, --repeat, --batch, --gemm-seconds, --torch-seconds)`);
+    else if (key === 'seconds' || key === 'repeat') args[key] = Number(value);
+    else if (key === 'min-steps') args.minSteps = Number(value);
+    else if (key === 'runs') args.runs = value.split(',');
+    else throw new Error(`bench-train: unknown option --${key} (known: --config, --seconds, --repeat, --min-steps, --runs)`);
   }
   return args;
 }
 
 interface Result {
   readonly what: string;
-  readonly samplesPerSec: number;
+  /** Examples per second (tokens per second for sequence models: rate × tokensPerExample). */
+  readonly examplesPerSec: number;
   readonly msPerStep: number;
-  readonly maxRssMiB: number;
+  readonly maxRssBytes: number;
   readonly params: number;
+  readonly tokensPerExample: number | null;
 }
 
-async function timeLoop(seconds: number, step: () => Promise<void>): Promise<{ steps: number; elapsed: number }> {
-  for (let i = 0; i < 20; i++) await step(); // warm-up: threads, wasm, first allocations
+async function timeLoop(seconds: number, minSteps: number, warmup: number, step: () => Promise<void>): Promise<{ steps: number; elapsed: number }> {
+  for (let i = 0; i < warmup; i++) await step(); // threads, wasm, first allocations, programs
   const t0 = performance.now();
   let steps = 0;
-  while (performance.now() - t0 < seconds * 1000) {
+  while (steps < minSteps || performance.now() - t0 < seconds * 1000) {
     await step();
     steps++;
   }
   return { steps, elapsed: (performance.now() - t0) / 1000 };
 }
 
-async function benchShardtrain(config: TrainConfig, threads: number, seconds: number): Promise<Result> {
-  const trainer = await Trainer.create({ config: { ...config, replicas: threads, steps: 1_000_000 }, threads });
+function warmupFor(config: TrainConfig): number {
+  return config.model.module === 'gpt' ? 1 : 20;
+}
+
+async function benchTrainer(config: TrainConfig, kind: string, a: Args): Promise<Result> {
+  const [engine, t, r] = kind.split(':');
+  const threads = Number(t);
+  const replicas = engine === 'st' ? Number(r) : threads;
+  const trainer = await Trainer.create({ config: { ...config, engine: engine === 'st' ? 'shardtrain' : 'tfjs', replicas, steps: 1_000_000 }, threads });
   try {
-    const { steps, elapsed } = await timeLoop(seconds, async () => void (await trainer.step()));
+    const { steps, elapsed } = await timeLoop(a.seconds, a.minSteps, warmupFor(config), async () => void (await trainer.step()));
     return {
-      what: `shardtrain, ${threads} thread${threads > 1 ? 's' : ''} (R=${threads})`,
-      samplesPerSec: (steps * config.batchSize) / elapsed,
+      what: engine === 'st' ? `shardtrain engine, ${threads} thread${threads > 1 ? 's' : ''}, ${replicas} replica${replicas > 1 ? 's' : ''}` : `tfjs engine, ${threads} thread${threads > 1 ? 's' : ''}`,
+      examplesPerSec: (steps * config.batchSize) / elapsed,
       msPerStep: (1000 * elapsed) / steps,
-      maxRssMiB: process.resourceUsage().maxRSS / 1024,
+      maxRssBytes: process.resourceUsage().maxRSS * 1024,
       params: trainer.optimizer.layout.totalSize,
+      tokensPerExample: trainer.tokensPerExample,
     };
   } finally {
     await trainer.close();
   }
 }
 
-async function benchPlainTfjs(config: TrainConfig, seconds: number): Promise<Result> {
+async function benchPlainTfjs(config: TrainConfig, a: Args): Promise<Result> {
   await initTf(config.backend);
   const mod = await loadModelModule(modelModuleUrl(config.model.module));
   const model = mod.createModel({ tf, tfl, options: config.model.options, seed: config.seed });
   const data = await mod.loadData({ options: config.model.options, seed: config.seed });
-  const e = data.train;
   const n = config.batchSize;
   const order = new DataOrder(checkDataSet(data, config.model.module).train, n, config.seed);
   const adam = tf.train.adam(config.optimizer.lr, config.optimizer.betas[0], config.optimizer.betas[1], config.optimizer.eps);
   let t = 0;
   const step = async (): Promise<void> => {
-    const b = gatherBatch(e, order.slice(t++, 0, n));
+    const b = gatherBatch(data.train, order.slice(t++, 0, n));
     tf.tidy(() => {
-      const xt = tf.tensor(b.x, b.xShape as number[], b.x instanceof Int32Array ? 'int32' : 'float32');
-      const yt = tf.tensor(b.y, b.yShape as number[], b.y instanceof Int32Array ? 'int32' : 'float32');
-      const loss = adam.minimize(() => mod.loss({ tf, model, x: xt, y: yt }), true);
-      loss?.dataSync();
+      const xt = tf.tensor(b.x, b.xShape as number[], 'int32');
+      const yt = tf.tensor(b.y, b.yShape as number[], 'int32');
+      adam.minimize(() => mod.loss({ tf, model, x: xt, y: yt }), true)?.dataSync();
     });
   };
-  const { steps, elapsed } = await timeLoop(seconds, step);
-  return {
-    what: `plain tfjs loop, 1 thread (tf.train.adam, ${tf.getBackend()})`,
-    samplesPerSec: (steps * n) / elapsed,
-    msPerStep: (1000 * elapsed) / steps,
-    maxRssMiB: process.resourceUsage().maxRSS / 1024,
-    params: model.countParams(),
-  };
+  const { steps, elapsed } = await timeLoop(a.seconds, a.minSteps, warmupFor(config), step);
+  return { what: `plain tfjs loop, 1 thread (tf.train.adam, ${tf.getBackend()})`, examplesPerSec: (steps * n) / elapsed, msPerStep: (1000 * elapsed) / steps, maxRssBytes: process.resourceUsage().maxRSS * 1024, params: model.countParams(), tokensPerExample: tokensPerExample(data.train) };
 }
 
-/** PyTorch on the same char-lm (1 and 2 intra-op threads), or null when /usr/bin/python3 has no torch. */
-function benchTorch(config: TrainConfig, seconds: number): Result[] | null {
-  const o = config.model.options as { contextLength: number; embedding: number; hidden: number[] };
-  const script = fileURLToPath(new URL('../../scripts/torch/torch_charlm_bench.py', import.meta.url));
-  const run = spawnSync('/usr/bin/python3', [script, String(o.contextLength), String(o.embedding), o.hidden.join(','), String(config.batchSize), String(seconds)], { encoding: 'utf8' });
-  if (run.status !== 0) return null;
-  return [...run.stdout.matchAll(/^torch (\S+), (\d+) params, batch \d+, threads (\d+): (\d+) samples\/s$/gm)].map((m) => ({
-    what: `PyTorch ${m[1]} (OpenBLAS), ${m[3]} intra-op thread${m[3] === '1' ? '' : 's'}`,
-    samplesPerSec: Number(m[4]),
-    msPerStep: (1000 * config.batchSize) / Number(m[4]),
-    maxRssMiB: NaN,
-    params: Number(m[2]),
-  }));
+/** The fixed cost of a step: a model with one unit everywhere (no arithmetic to speak of). */
+async function benchFixed(threads: number): Promise<Result> {
+  const config = { model: { module: 'char-lm', options: { contextLength: 1, embedding: 1, hidden: [1] } }, steps: 1_000_000, batchSize: 2 * threads, seed: 1, optimizer: { lr: 0.001 } };
+  const trainer = await Trainer.create({ config, threads });
+  try {
+    const { steps, elapsed } = await timeLoop(2, 1000, 200, async () => void (await trainer.step()));
+    return { what: `fixed cost of a step (a char-lm of one unit), ${threads} thread${threads > 1 ? 's' : ''}`, examplesPerSec: (steps * config.batchSize) / elapsed, msPerStep: (1000 * elapsed) / steps, maxRssBytes: process.resourceUsage().maxRSS * 1024, params: trainer.optimizer.layout.totalSize, tokensPerExample: null };
+  } finally {
+    await trainer.close();
+  }
 }
 
-/** The GEMM shapes to measure: two reference shapes (with the transposes of a backward pass) and this config's step. */
-function gemmShapes(config: TrainConfig, vocab: number): GemmShape[] {
-  const ref = (m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, tfjs = true): GemmShape => ({ label: 'reference shape', m, k, n, transposeA, transposeB, tfjs });
-  const shapes = [ref(1024, 256, 256, false, false), ref(1024, 256, 256, true, false), ref(1024, 256, 256, false, true), ref(1024, 1024, 1024, false, false), ref(1024, 1024, 1024, true, false, false)];
-  if (config.model.module !== 'char-lm') return shapes;
-  const o = config.model.options as { contextLength: number; embedding: number; hidden: number[] };
-  const replicas = 2;
-  return [...shapes, ...stepShapes(config.name ?? 'char-lm', config.batchSize / replicas, [o.contextLength * o.embedding, ...o.hidden, vocab])];
+/** PyTorch's best settings on the same work, or [] when /usr/bin/python3 has no torch. */
+function benchTorch(config: TrainConfig, configPath: string, a: Args): Result[] {
+  if (spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) return [];
+  if (config.model.module === 'char-lm') {
+    const o = config.model.options as { contextLength: number; embedding: number; hidden: number[] };
+    const script = spawnSync('/usr/bin/python3', [join(root, 'scripts/torch/torch_charlm_bench.py'), String(o.contextLength), String(o.embedding), o.hidden.join(','), String(config.batchSize), String(a.seconds)], { encoding: 'utf8' });
+    return [...script.stdout.matchAll(/^torch (\S+), (\d+) params, batch \d+, threads (\d+): (\d+) samples\/s$/gm)].map((m) => ({
+      what: `PyTorch ${m[1]} (OpenBLAS), ${m[3]} intra-op thread${m[3] === '1' ? '' : 's'}`,
+      examplesPerSec: Number(m[4]),
+      msPerStep: (1000 * config.batchSize) / Number(m[4]),
+      maxRssBytes: Number.NaN,
+      params: Number(m[2]),
+      tokensPerExample: null,
+    }));
+  }
+  // The GPT: the same initial values and batches, exported, then trained by gpt_sotu.py for a few steps.
+  const dir = mkdtempSync(join(tmpdir(), 'bench-train-gpt-'));
+  try {
+    const steps = Math.max(a.minSteps, 3) + 1;
+    const exp = spawnSync(process.execPath, [join(root, 'dist/scripts/gpt-export.js'), '--config', configPath, '--out', dir, '--steps', String(steps)], { encoding: 'utf8' });
+    if (exp.status !== 0) throw new Error(`gpt-export failed: ${exp.stderr}`);
+    return [1, 2].flatMap((threads) => {
+      const run = spawnSync('/usr/bin/python3', [join(root, 'scripts/torch/gpt_sotu.py'), dir, '--steps', String(steps), '--threads', String(threads), '--eval-every', '1000000'], { encoding: 'utf8' });
+      const m = /([\d.]+) tokens\/s/.exec(run.stdout);
+      if (run.status !== 0 || !m) return [];
+      const T = (config.model.options as { contextLength: number }).contextLength;
+      const perSec = Number(m[1]) / T;
+      return [{ what: `PyTorch (OpenBLAS), ${threads} intra-op thread${threads === 1 ? '' : 's'} (scripts/torch/gpt_sotu.py)`, examplesPerSec: perSec, msPerStep: (1000 * config.batchSize) / perSec, maxRssBytes: Number.NaN, params: Number.NaN, tokensPerExample: T }];
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
+
+async function runOne(config: TrainConfig, kind: string, a: Args): Promise<Result> {
+  if (kind === 'plain') return benchPlainTfjs(config, a);
+  if (kind.startsWith('fixed:')) return benchFixed(Number(kind.slice(6)));
+  return benchTrainer(config, kind, a);
+}
+
+const rate = (r: Result) => (r.tokensPerExample === null ? r.examplesPerSec : r.examplesPerSec * r.tokensPerExample);
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  const loaded = loadConfigFile(args.config);
-  const config: TrainConfig = args.batch ? { ...loaded, batchSize: args.batch } : loaded;
-  if (args.one !== undefined) {
-    const result = args.one === 'plain' ? await benchPlainTfjs(config, args.seconds) : await benchShardtrain(config, Number(args.one), args.seconds);
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+  const a = parseArgs(process.argv.slice(2));
+  const config = loadConfigFile(a.config);
+  if (a.one !== undefined) {
+    process.stdout.write(`${JSON.stringify(await runOne(config, a.one, a))}\n`);
     return;
   }
-  const self = fileURLToPath(import.meta.url);
-  const kinds = ['plain', '1', '2', '2-tfjs'];
+  const kinds = a.runs.flatMap((k) => (k === 'fixed' ? ['fixed:1', 'fixed:2'] : k === 'torch' ? [] : [k]));
   const runs: Result[][] = kinds.map(() => []);
-  const torchRuns: Result[][] = [[], []];
+  const torch: Result[][] = [];
   const load0 = loadavg()[0];
-  const loads: number[] = [];
-  for (let rep = 0; rep < args.repeat; rep++) {
+  for (let rep = 0; rep < a.repeat; rep++) {
     kinds.forEach((one, k) => {
-      const tfjsKernels = one.endsWith('-tfjs');
-      const env = { ...process.env, ...(tfjsKernels ? { SHARDTRAIN_WASM_KERNELS: 'tfjs' } : {}) };
-      const child = spawnSync(process.execPath, [self, ...process.argv.slice(2), '--one', one.replace('-tfjs', '')], { encoding: 'utf8', env });
+      const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...process.argv.slice(2), '--one', one], { encoding: 'utf8', maxBuffer: 1 << 26 });
       if (child.status !== 0) throw new Error(`bench child (${one}) failed: ${child.stderr}`);
-      const result = JSON.parse(child.stdout.trim().split('\n').pop()!) as Result;
-      runs[k].push(tfjsKernels ? { ...result, what: `${result.what}, tfjs's own wasm kernels` } : result);
-      loads.push(loadavg()[0]);
+      runs[k].push(JSON.parse(child.stdout.trim().split('\n').pop()!) as Result);
     });
-    if (args.torchSeconds > 0 && config.model.module === 'char-lm') benchTorch(config, args.torchSeconds)?.forEach((r, t) => torchRuns[t].push(r));
+    if (a.runs.includes('torch')) benchTorch(config, a.config, a).forEach((r, i) => (torch[i] ??= []).push(r));
   }
-  const best = (rs: Result[]) => rs.reduce((b, r) => (r.samplesPerSec > b.samplesPerSec ? r : b));
-  const results = runs.map(best);
-  const [plain, one, two, twoTfjs] = results;
+  const best = (rs: Result[]) => rs.reduce((b, r) => (rate(r) > rate(b) ? r : b));
+  const all = [...runs, ...torch];
+  const results = all.map(best);
+  const unit = results.find((r) => !r.what.startsWith('fixed'))?.tokensPerExample == null ? 'samples/s' : 'tokens/s';
+  const params = results.find((r) => Number.isFinite(r.params) && !r.what.startsWith('fixed'))?.params ?? Number.NaN;
   process.stdout.write(
-    `config ${args.config}: batch ${config.batchSize}, ${plain.params} params, backend ${config.backend}; ${args.seconds} s per run after 20 warm-up steps, ` +
-      `best of ${args.repeat} interleaved runs; ${cpus().length} cores, load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}\n\n`,
+    `config ${a.config}: batch ${config.batchSize}${config.accumulateSteps > 1 ? ` (${config.accumulateSteps} micro-batches per replica)` : ''}, ${params} params; ` +
+      `≥ ${a.seconds} s and ≥ ${a.minSteps} steps per run after warm-up, best of ${a.repeat} interleaved runs; ${cpus().length} cores, load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}\n\n`,
   );
-  process.stdout.write(`load average during the runs: ${loads.map((l) => l.toFixed(1)).join(', ')}\n\n`);
-  process.stdout.write('| run | samples/s, best (all runs) | ms/step | peak RSS (MiB) |\n|---|---:|---:|---:|\n');
-  const torchBest = torchRuns.filter((rs) => rs.length > 0).map(best);
-  [...results, ...torchBest].forEach((r, k) => {
-    const all = [...runs, ...torchRuns.filter((rs) => rs.length > 0)][k].map((x) => x.samplesPerSec.toFixed(0)).join(', ');
-    process.stdout.write(`| ${r.what} | ${r.samplesPerSec.toFixed(0)} (${all}) | ${r.msPerStep.toFixed(2)} | ${Number.isNaN(r.maxRssMiB) ? '—' : r.maxRssMiB.toFixed(0)} |\n`);
+  process.stdout.write(`| run | ${unit}, best (all runs) | ms/step | peak RSS | bytes/param |\n|---|---:|---:|---:|---:|\n`);
+  results.forEach((r, k) => {
+    const rss = Number.isFinite(r.maxRssBytes) ? `${(r.maxRssBytes / 2 ** 20).toFixed(0)} MiB` : '—';
+    const bpp = Number.isFinite(r.maxRssBytes) && !r.what.startsWith('fixed') ? (r.maxRssBytes / params).toFixed(1) : '—';
+    process.stdout.write(`| ${r.what} | ${rate(r).toFixed(0)} (${all[k].map((x) => rate(x).toFixed(0)).join(', ')}) | ${r.msPerStep.toFixed(r.msPerStep < 1 ? 3 : 1)} | ${rss} | ${bpp} |\n`);
   });
-  process.stdout.write(`\n2 threads / 1 thread: ${(two.samplesPerSec / one.samplesPerSec).toFixed(2)}×;  2 threads / plain tfjs: ${(two.samplesPerSec / plain.samplesPerSec).toFixed(2)}× (targets ≥ 1.7×)\n`);
-  process.stdout.write(
-    `our wasm kernels vs tfjs's own, 2 threads: ${(two.samplesPerSec / twoTfjs.samplesPerSec).toFixed(2)}× the samples/s, peak RSS ${two.maxRssMiB.toFixed(0)} vs ${twoTfjs.maxRssMiB.toFixed(0)} MiB ` +
-      `(${(100 * (two.maxRssMiB / twoTfjs.maxRssMiB - 1)).toFixed(1)} %, target ≤ +10 %)\n`,
-  );
-  if (torchBest.length > 0) {
-    const torch = best(torchBest);
-    process.stdout.write(`shardtrain 2 threads / PyTorch's best (${torch.what}): ${(two.samplesPerSec / torch.samplesPerSec).toFixed(3)}× (on tfjs's own kernels: ${(twoTfjs.samplesPerSec / torch.samplesPerSec).toFixed(3)}×)\n`);
-  }
-  const stateBytes = (16 + 4 * 2) * two.params;
-  process.stdout.write(
-    `memory: shared states (16 + 4·R bytes/param, R = 2) = ${(stateBytes / 2 ** 20).toFixed(2)} MiB; ` +
-      `the rest is fixed overhead: Node + tfjs + data on the main thread (≈ the plain loop's ${plain.maxRssMiB.toFixed(0)} MiB) and each worker's V8 isolate + tfjs wasm heap (≈ ${((two.maxRssMiB - one.maxRssMiB)).toFixed(0)} MiB per extra thread)\n`,
-  );
-  if (args.gemmSeconds > 0) {
-    const { vocabularySize } = await import('../src/models/char-lm.js');
-    const loadBefore = loadavg()[0];
-    const rows = await gemmTable(gemmShapes(config, vocabularySize()), args.gemmSeconds, args.repeat);
-    process.stdout.write(
-      `\nGEMM, GFLOPS (tf.matMul on the wasm backend, float32): best of ${args.repeat} interleaved ${args.gemmSeconds} s runs; ` +
-        `"per thread of 2": two worker threads run the same matMul at once; load average ${loadBefore.toFixed(1)} → ${loadavg()[0].toFixed(1)}\n\n`,
-    );
-    process.stdout.write(formatGemmTable(rows));
+  const find = (prefix: string) => results.find((r) => r.what.startsWith(prefix));
+  const one = find('shardtrain engine, 1 thread, 1 replica');
+  const two = [find('shardtrain engine, 2 threads, 2 replicas'), find('shardtrain engine, 2 threads, 1 replica')].filter((r): r is Result => r !== undefined);
+  const plain = find('plain tfjs');
+  const torchBest = torch.length > 0 ? best(torch.map(best)) : undefined;
+  process.stdout.write('\n');
+  for (const t of two) {
+    if (one) process.stdout.write(`${t.what} / 1 thread: ${(rate(t) / rate(one)).toFixed(2)}×\n`);
+    if (plain) process.stdout.write(`${t.what} / the plain tfjs loop: ${(rate(t) / rate(plain)).toFixed(2)}×\n`);
+    if (torchBest) process.stdout.write(`${t.what} / PyTorch's best (${torchBest.what}): ${(rate(t) / rate(torchBest)).toFixed(2)}×\n`);
   }
 }
 

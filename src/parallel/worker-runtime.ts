@@ -82,7 +82,9 @@ export function createWorkerRuntime(init: WorkerInit): (task: WorkerTask) => Pro
       return await runExtension(task);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
-      throw new Error(`${kWorkerErrorPrefix}${threadId} (${describeTask(task)}): ${msg}`, { cause: err });
+      // A task that serves many commands (parallel/resident.ts) names the one that failed.
+      const label = (err as { taskLabel?: unknown } | null)?.taskLabel;
+      throw new Error(`${kWorkerErrorPrefix}${threadId} (${typeof label === 'string' ? label : describeTask(task)}): ${msg}`, { cause: err });
     }
   };
 }

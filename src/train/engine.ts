@@ -59,8 +59,18 @@ export interface Engine {
   readonly extension: ExtensionInit;
   /** The run's memory plan in one line, when the engine plans its memory (the run prints it). */
   readonly planLine?: string;
-  /** The pool is up: how the engine runs tasks of its own (samples, probes) on it. */
-  attach?(run: (task: EngineTask) => Promise<unknown>): void;
+  /**
+   * The pool is up: how the engine runs tasks of its own (samples, probes) on it, and whether the pool's threads
+   * are the engine's between steps (the optimizer steps on the calling thread) so that it may keep them.
+   */
+  attach?(run: (task: EngineTask) => Promise<unknown>, options: { readonly keepThreads: boolean }): void;
+  /**
+   * How to run this step's gradient tasks when the engine dispatches them itself (resident tasks, without a
+   * pool round trip per step), or null: the trainer posts them to the pool.
+   */
+  gradRunner?(tasks: readonly EngineTask[], step: number): ((task: EngineTask, index: number) => Promise<unknown>) | null;
+  /** Give the pool's threads back (before the trainer runs anything else on them). */
+  release?(): Promise<void>;
   /** Initial values of every tensor, in tensor order (copied into the shard memories once). */
   initialValues(): readonly Float32Array[];
   /**

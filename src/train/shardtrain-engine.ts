@@ -10,6 +10,7 @@ import { matmulScratchBytes } from '../kernels/matmul.js';
 import type { TensorSpec } from '../memory/layout.js';
 import type { TensorView } from '../memory/tensor-views.js';
 import { allocateArena } from '../nn/arena.js';
+import { allocateResidents, kStop, Residents } from '../parallel/resident.js';
 import { abortTeamAt, allocateTeams, resetTeamAt } from '../parallel/team.js';
 import { engineModel, isEngineBuiltin, type EngineBuiltin } from '../models/builtin-engines.js';
 import type { EngineModel, PassKind, PassShape } from '../models/engine-model.js';
@@ -17,7 +18,7 @@ import { builtinModels, checkDataSet, isTokenWindows, loadModelModule, tokensPer
 import { ConfigError, type TrainConfig } from './config.js';
 import type { Engine, EngineTask, EvalPart, SampleOptions } from './engine.js';
 import { checkMemoryPlan, describeMemoryPlan, memoryPlan, planArena, type ArenaPlan, type MemoryPlan } from './memory-plan.js';
-import type { EngineReplicaInit, EngineTaskPayload } from './shardtrain-replica.js';
+import { kResidentGrad, type EngineReplicaInit, type EngineTaskPayload } from './shardtrain-replica.js';
 import type { EngineFault } from './shardtrain-runner.js';
 import { isAbandoned } from './step-guard.js';
 
@@ -113,10 +114,17 @@ export class ShardtrainEngine implements Engine {
   readonly #plan: EngineSetupPlan;
   readonly #teams: SharedArrayBuffer;
   readonly #replicas: number;
+  readonly #threads: number;
   #run: ((task: EngineTask) => Promise<unknown>) | null = null;
+  /** Resident gradient tasks (parallel/resident.ts): one per thread of the step, kept between steps. */
+  readonly #residents: Residents;
+  #keepThreads = false;
+  /** The serve task of each slot while it runs (it settles when the resident stops or fails). */
+  #serving: (Promise<unknown> | null)[];
 
-  private constructor(plan: EngineSetupPlan, init: EngineReplicaInit, replicas: number) {
+  private constructor(plan: EngineSetupPlan, init: EngineReplicaInit, replicas: number, threads: number) {
     this.#plan = plan;
+    this.#threads = threads;
     this.#teams = init.teams;
     this.#replicas = replicas;
     this.tensors = plan.model.tensors;
@@ -124,6 +132,9 @@ export class ShardtrainEngine implements Engine {
     this.tokensPerExample = tokensPerExample(plan.data.train);
     this.extension = { module: replicaModule, data: init };
     this.planLine = describeMemoryPlan(plan.memory);
+    const slots = plan.members.reduce((n, g) => n + g, 0);
+    this.#residents = new Residents(allocateResidents(slots));
+    this.#serving = new Array<Promise<unknown> | null>(slots).fill(null);
   }
 
   static async create(config: TrainConfig, replicas: number, threads: number, threadTable: SharedArrayBuffer, where: string, fault?: EngineFault): Promise<ShardtrainEngine> {
@@ -148,15 +159,46 @@ export class ShardtrainEngine implements Engine {
       threadTable,
       ...(fault === undefined ? {} : { fault }),
     };
-    return new ShardtrainEngine(plan, init, replicas);
+    return new ShardtrainEngine(plan, init, replicas, threads);
   }
 
   initialValues(): readonly Float32Array[] {
     return this.#plan.model.initialValues(this.extension.data.seed);
   }
 
-  attach(run: (task: EngineTask) => Promise<unknown>): void {
+  attach(run: (task: EngineTask) => Promise<unknown>, options: { readonly keepThreads: boolean }): void {
     this.#run = run;
+    this.#keepThreads = options.keepThreads;
+  }
+
+  gradRunner(tasks: readonly EngineTask[], step: number): ((task: EngineTask, index: number) => Promise<unknown>) | null {
+    const run = this.#run;
+    // A resident holds its thread for good: one per task, or the tasks that wait their turn never start.
+    if (!this.#keepThreads || run === null || tasks.length > this.#threads) return null;
+    tasks.forEach((_, i) => {
+      if (this.#serving[i] !== null) return;
+      const serve = run({ replica: -1, who: `resident ${i}`, label: `resident ${i}`, payload: { op: 'serve', slot: i, residents: this.#residents.buffers } satisfies EngineTaskPayload });
+      // A resident ends when told to stop (released) or when its command fails: its slot is then free again.
+      this.#serving[i] = serve.finally(() => {
+        this.#residents.settle(i);
+        this.#serving[i] = null;
+      });
+      this.#serving[i]!.catch(() => undefined);
+    });
+    return (task, i) => {
+      const p = task.payload as Extract<EngineTaskPayload, { op: 'grad' }>;
+      this.#residents.post(i, kResidentGrad, [p.batch, p.replica, p.member, p.task, step]);
+      const ended = this.#serving[i]!.then(() => {
+        throw new Error(`resident ${i} stopped during ${task.label}`);
+      });
+      return Promise.race([this.#residents.done(i), ended]).then((x) => (p.member === 0 ? x : null));
+    };
+  }
+
+  async release(): Promise<void> {
+    const running = this.#serving.flatMap((p, i) => (p === null ? [] : [[i, p] as const]));
+    for (const [i] of running) this.#residents.post(i, kStop);
+    await Promise.allSettled(running.map(([, p]) => p));
   }
 
   /**
@@ -209,6 +251,7 @@ export class ShardtrainEngine implements Engine {
   async #onReplica0<T>(what: string, payload: (member: number) => EngineTaskPayload): Promise<T> {
     const run = this.#run;
     if (run === null) throw new Error('the engine is not attached to a pool');
+    await this.release();
     const tasks = this.#teamTasks([0], what, (_, member) => payload(member));
     // A member that fails outside a phase (between two barriers) leaves the others waiting: release them at once.
     const results = await Promise.allSettled(tasks.map((t) => run(t).catch((err: unknown) => {
@@ -235,7 +278,8 @@ export class ShardtrainEngine implements Engine {
   }
 
   async close(): Promise<void> {
-    // The arenas are shared memories: they go with the last thread that views them.
+    // The residents end with the pool (the trainer closes it first); the arenas are shared memories, gone with
+    // the last thread that views them.
   }
 }
 

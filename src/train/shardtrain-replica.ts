@@ -14,6 +14,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import { stampSlot } from '../parallel/checked-writes.js';
+import { serveResident, type ResidentBuffers } from '../parallel/resident.js';
 import { Team } from '../parallel/team.js';
 import type { ExtensionEnv } from '../parallel/worker-protocol.js';
 import { matmulScratchBytes } from '../kernels/matmul.js';
@@ -66,7 +67,11 @@ export type EngineTaskPayload =
   | { readonly op: 'eval'; readonly replica: number; readonly member: number; readonly from: number; readonly to: number }
   | ({ readonly op: 'sample'; readonly replica: number; readonly member: number } & SampleTaskOptions)
   | { readonly op: 'probe'; readonly replica: number; readonly member: number; readonly examples: readonly number[] }
+  | { readonly op: 'serve'; readonly slot: number; readonly residents: ResidentBuffers }
   | { readonly op: 'info' };
+
+/** The resident command of a step's gradient task (args: batch, replica, member, task, step). */
+export const kResidentGrad = 1;
 
 class EngineThread {
   readonly #init: EngineReplicaInit;
@@ -84,6 +89,11 @@ class EngineThread {
     this.#model = engineModel(init.module, init.options, init.meta);
     this.#order = new DataOrder(init.trainCount, init.globalBatch, init.seed);
     this.#micro = init.globalBatch / (init.replicas * init.accumulateSteps);
+  }
+
+  /** Team size of replica r. */
+  members(r: number): number {
+    return this.#init.members[r];
   }
 
   /** Passes run on this thread, over every replica it played a part in. */
@@ -212,6 +222,18 @@ export function createHandler(data: unknown, env: ExtensionEnv): (payload: unkno
         return thread.sample(task.replica, task.member, task);
       case 'probe':
         return thread.probe(task.replica, task.member, task.examples);
+      case 'serve':
+        // Step after step without a piscina round trip (parallel/resident.ts), until the coordinator stops it.
+        serveResident(task.residents, task.slot, (op, a) => {
+          if (op !== kResidentGrad) throw new Error(`resident command ${op} is not known`);
+          try {
+            return thread.grad(a[0], a[1], a[2], a[3]) ?? Number.NaN;
+          } catch (err) {
+            const g = thread.members(a[1]);
+            throw Object.assign(err instanceof Error ? err : new Error(String(err)), { taskLabel: `${g === 1 ? `replica ${a[1]}` : `replica ${a[1]}, thread ${a[2] + 1} of ${g}`}, step ${a[4]}` });
+          }
+        });
+        return null;
       case 'info':
         return info(thread.passes);
     }

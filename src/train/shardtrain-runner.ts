@@ -271,13 +271,20 @@ export class ReplicaRunner {
     const yIn = this.model.targetElements(shape.tokens);
     const xs = at.inputs / 4;
     const ys = at.targets / 4;
+    // Element loops rather than subarray + set: a batch of short examples would allocate two views per example.
+    const out = this.#i32;
     if (isTokenWindows(set)) {
       const stride = set.stride ?? 1;
       const T = shape.tokens;
+      const tokens = set.tokens;
       for (let e = e0; e < e1; e++) {
         const s = indices[e] * stride;
-        this.#i32.set(set.tokens.subarray(s, s + T), xs + e * T);
-        this.#i32.set(set.tokens.subarray(s + 1, s + T + 1), ys + e * T);
+        const xo = xs + e * T;
+        const yo = ys + e * T;
+        for (let t = 0; t < T; t++) {
+          out[xo + t] = tokens[s + t];
+          out[yo + t] = tokens[s + t + 1];
+        }
       }
       return;
     }
@@ -285,8 +292,8 @@ export class ReplicaRunner {
     const y = set.y as Int32Array;
     for (let e = e0; e < e1; e++) {
       const i = indices[e];
-      this.#i32.set(x.subarray(i * xIn, (i + 1) * xIn), xs + e * xIn);
-      this.#i32.set(y.subarray(i * yIn, (i + 1) * yIn), ys + e * yIn);
+      for (let t = 0; t < xIn; t++) out[xs + e * xIn + t] = x[i * xIn + t];
+      for (let t = 0; t < yIn; t++) out[ys + e * yIn + t] = y[i * yIn + t];
     }
   }
 

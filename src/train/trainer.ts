@@ -124,7 +124,7 @@ export class Trainer {
     }
     checkpoint?.readInto(tensors, Object.fromEntries(optimizer.stateNames.map((s) => [s, optimizer.stateViews(s)])));
     const trainer = new Trainer({ config, threads, replicas, engine, optimizer, guard, skips });
-    engine.attach?.((task) => trainer.#run(task.payload, task.label));
+    engine.attach?.((task) => trainer.#run(task.payload, task.label), { keepThreads: optimizer.runsInline });
     try {
       // Every thread loads the engine now (one task each: piscina gives a busy thread no second task), so a
       // broken model module fails here and the first step's deadline does not include the start-up.
@@ -174,7 +174,8 @@ export class Trainer {
     const tasks = this.engine.gradTasks(batch, step);
     let losses: number[];
     try {
-      const results = await this.#guard.all(step, tasks, (t) => this.#run<unknown>(t.payload, t.label), () => this.engine.abandon?.());
+      const run = this.engine.gradRunner?.(tasks, step) ?? ((t) => this.#run<unknown>(t.payload, t.label));
+      const results = await this.#guard.all(step, tasks, run, () => this.engine.abandon?.());
       losses = this.engine.replicaLosses(results);
     } catch (err) {
       // A thread may be stuck for good; destroying the pool is the only way to stop it.
@@ -216,6 +217,7 @@ export class Trainer {
 
   /** Mean loss over the held-out examples, split across the replicas' threads. */
   async evaluate(): Promise<number> {
+    await this.engine.release?.();
     const n = this.counts.eval;
     const tasks = this.engine.evalTasks();
     const runs = tasks.map((t) => this.#run<EvalPart>(t.payload, t.label));
@@ -283,11 +285,13 @@ export class Trainer {
    * thread takes one), ordered by thread id.
    */
   async replicaInfo(): Promise<ThreadInfo[]> {
+    await this.engine.release?.();
     const infos = await settleAll(Array.from({ length: this.threads }, () => this.#run<ThreadInfo>(this.engine.infoTask(), 'replica info')));
     return infos.sort((a, b) => a.threadId - b.threadId);
   }
 
   async close(): Promise<void> {
+    await this.engine.release?.();
     await this.optimizer.close();
     await this.engine.close();
   }
