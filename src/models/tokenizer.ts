@@ -83,6 +83,30 @@ interface Gpt2Package {
 
 let gpt2: Tokenizer | null = null;
 
+/**
+ * A tokenizer as data, for threads and metadata (structured-cloneable, and small: a char vocabulary is one
+ * string of its symbols in id order, each one code point).
+ */
+export interface TokenizerSpec {
+  readonly name: TokenizerName;
+  readonly vocab?: string;
+}
+
+/** The spec of a tokenizer (the inverse of tokenizerFor). */
+export function tokenizerSpec(t: Pick<Tokenizer, 'name' | 'vocab'>): TokenizerSpec {
+  return t.name === 'char' ? { name: 'char', vocab: t.vocab!.join('') } : { name: t.name };
+}
+
+let cached: { spec: TokenizerSpec; tokenizer: Tokenizer } | null = null;
+
+/** The tokenizer of `spec`, kept for the next call with the same spec (a thread builds it once). */
+export function tokenizerFor(spec: TokenizerSpec): Tokenizer {
+  if (cached === null || cached.spec.name !== spec.name || cached.spec.vocab !== spec.vocab) {
+    cached = { spec, tokenizer: spec.name === 'gpt2' ? gpt2Tokenizer() : charTokenizer([...(spec.vocab ?? '')]) };
+  }
+  return cached.tokenizer;
+}
+
 /** GPT-2's tokenizer (r50k_base), shared by every caller on this thread. */
 export function gpt2Tokenizer(): Tokenizer {
   if (gpt2 !== null) return gpt2;
