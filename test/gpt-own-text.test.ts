@@ -194,6 +194,37 @@ describe(`gpt on a prepared directory (seed ${seed})`, function () {
     });
   });
 
+  describe('config/gpt2-finetune.json', () => {
+    const run = (args: string[]) =>
+      promisify(execFile)(process.execPath, [cli, 'train', '--config', join(root, 'config/gpt2-finetune.json'), ...args], { cwd: root }).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+    let data = '';
+    before(() => {
+      data = join(dir, 'gpt2-long');
+      mkdirSync(data);
+      const ids = (n: number) => Buffer.from(Uint16Array.from({ length: n }, () => Math.floor(next() * 50257)).buffer);
+      writeFileSync(join(data, 'train.bin'), ids(4000));
+      writeFileSync(join(data, 'val.bin'), ids(2100));
+    });
+
+    it("is GPT-2 small on GPT-2's tokens: --dry-run plans its 124,439,808 parameters", async () => {
+      const r = await run(['--set', `model.options.data=${data}`, '--dry-run']);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.match(/^memory plan: shared states [\d.]+ GiB \(124\.44 M params × 20 B: params, m, v, gradient slots\) \+ 2 arenas × /);
+    });
+
+    it('starts from its init file: without one the run is one line, exit 1, nothing written', async () => {
+      const out = join(dir, 'finetune-run');
+      const missing = join(dir, 'no-gpt2', 'model.safetensors');
+      const r = await run(['--set', `model.options.data=${data}`, '--set', `model.options.init=${missing}`, '--out', out, '--no-progress']);
+      expect(r.code).to.equal(1);
+      expect(r.stderr).to.equal(`shardtrain train: GPT-2 checkpoint ${missing}: no such file\n`);
+      expect(existsSync(out)).to.equal(false);
+    });
+  });
+
   describe('bad input: one line, exit 1, nothing written', () => {
     const cases: Array<[string, () => { data: string; options?: Record<string, unknown> }, (d: string) => string]> = [
       ['a .bin of odd length', () => copyWith('odd', (d) => writeFileSync(join(d, 'val.bin'), Buffer.concat([readFileSync(join(d, 'val.bin')), Buffer.of(7)]))), (d) => `prepared data ${d}/val.bin: ${readFileSync(join(d, 'val.bin')).length} bytes, an odd number: not uint16 token ids`],
