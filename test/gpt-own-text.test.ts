@@ -5,7 +5,7 @@
 // nanoGPT's sample.py does; and every bad input is one line, exit 1, with nothing written.
 
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { evalStride } from '../src/models/sotu.js';
 import { gpt2Tokenizer, kGpt2EndOfText } from '../src/models/tokenizer.js';
 import { shared, sharedExamples } from '../src/train/shared-data.js';
 import { root } from './fixtures/fault-run.js';
+import { needTorch, python } from './fixtures/torch.js';
 import { freshSeed, rng } from './reference.js';
 
 const seed = freshSeed();
@@ -78,6 +79,17 @@ describe(`gpt on a prepared directory (seed ${seed})`, function () {
       expect(gpt.loadMeta({ options: { data: charDir, contextLength: 16 }, seed: 1 })).to.deep.equal(meta);
       const ids = gpt.loadMeta({ options: { data: gpt2Dir }, seed: 1 });
       expect(ids).to.deep.include({ tokenizer: { name: 'gpt2' }, vocabSize: 50257, split: { kind: 'prepared', writer: 'nanogpt' } });
+    });
+
+    it("nanoGPT's shakespeare_char layout (meta.pkl): the vocabulary is the pickle's", function () {
+      needTorch(this, "the nanoGPT-format check (numpy comes with Debian's python3-torch)");
+      const out = join(dir, 'nanogpt-char');
+      const text = join(fixture, '1790_george_washington_n.txt');
+      const r = spawnSync(python, [join(root, 'test/fixtures/nanogpt_prepare.py'), 'char', out, text], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(r.stderr);
+      const meta = gpt.loadMeta({ options: { data: out, tokenizer: 'char' }, seed: 1 });
+      expect(meta.tokenizer).to.deep.equal({ name: 'char', vocab: [...new Set(readFileSync(text, 'utf8'))].sort().join('') });
+      expect(meta.split).to.deep.equal({ kind: 'prepared', writer: 'nanogpt' });
     });
 
     it('an array over a SharedArrayBuffer is handed on as it is; any other is copied into one, once', () => {
