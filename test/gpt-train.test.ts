@@ -171,6 +171,13 @@ describe('gpt: bad input gives one-line errors', function () {
     expect(err!.message).to.equal('gpt: model.options.embedding (128) must be divisible by heads (5)');
   });
 
+  it("the bias-free GPT on the tfjs engine is refused in one line (it is built on shardtrain's engine only)", async () => {
+    await expectReject(
+      Trainer.create({ config: tinyGptConfig({ engine: 'tfjs', model: { module: 'gpt', options: { contextLength: 8, embedding: 16, heads: 2, layers: 1, bias: false } } }), threads: 1 }),
+      'gpt: model.options.bias false (nanoGPT\'s bias-free GPT) runs on the shardtrain engine; the tfjs engine\'s GPT has biases (leave "engine" unset)',
+    );
+  });
+
   it('token windows that do not fit their text, or are not integers, are refused by the contract check', () => {
     const check = (train: TokenWindows) => () => checkDataSet({ train, eval: train }, 'm.js');
     expect(check({ tokens: new Int32Array(8), window: 8 })).to.throw('model module m.js: loadData().train has 8 tokens, fewer than one window of 8 and its target');
