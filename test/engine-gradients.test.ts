@@ -77,6 +77,8 @@ interface Case {
 const cases: Case[] = [
   { name: 'gpt, tied head', module: 'gpt', options: { contextLength: 5, embedding: 8, heads: 2, layers: 2, mlpRatio: 2, evalWindows: 4 }, examples: [3, 100000] },
   { name: 'gpt, its own head', module: 'gpt', options: { contextLength: 5, embedding: 8, heads: 2, layers: 1, mlpRatio: 2, tieEmbeddings: false, evalWindows: 4 }, examples: [7, 2, 50000] },
+  // nanoGPT's bias=False: no Linear bias, no LayerNorm β (the tfjs engine has no such GPT to compare with).
+  { name: 'gpt, bias-free', module: 'gpt', options: { contextLength: 5, embedding: 8, heads: 2, layers: 2, mlpRatio: 2, bias: false, evalWindows: 4 }, examples: [11, 4, 70000] },
   { name: 'char-lm, two hidden layers', module: 'char-lm', options: { contextLength: 3, embedding: 4, hidden: [12, 7] }, examples: [0, 5, 17, 3000] },
 ];
 
@@ -102,7 +104,9 @@ describe(`shardtrain engine: whole-model gradients (seed ${seed})`, function () 
         }
       });
 
-      it('the loss equals the float64 loss, and every gradient element its central difference', () => {
+      it('the loss equals the float64 loss, and every gradient element its central difference (the arena poisoned with NaN first)', () => {
+        // Every byte the pass reads it (or the copy-in, or the gather) wrote first: the bias-free GPT's zero β too.
+        e.runner.f32.fill(Number.NaN);
         const { loss, grads } = e.gradients(c.examples, 1);
         const p = asRef(e, values);
         const exact = ref(p);
@@ -135,7 +139,15 @@ describe(`shardtrain engine: whole-model gradients (seed ${seed})`, function () 
         expect(bits[2]).to.deep.equal(bits[0]);
       });
 
-      it('the tfjs engine gives the same loss and gradients on the same params and batch (float32 bounds)', async () => {
+      if (c.options.bias === false) {
+        it('has no bias and no LayerNorm β: wte, wpe, 6 tensors per block, layer_norm_f/gamma', () => {
+          const names = e.model.tensors.map((t) => t.name);
+          expect(names.filter((n) => /\/(bias|beta)$/.test(n))).to.deep.equal([]);
+          expect(names).to.have.length(2 + 6 * 2 + 1);
+        });
+      }
+
+      if (c.options.bias !== false) it('the tfjs engine gives the same loss and gradients on the same params and batch (float32 bounds)', async () => {
         await initTf('wasm');
         const started = await startModel({ module: c.module, options: c.options, seed: 1, backend: 'wasm' });
         const { loss, grads } = e.gradients(c.examples, 2);

@@ -1,6 +1,7 @@
 // A float64 GPT in plain loops, written from the definitions (not from gpt-layers.ts), for the tests:
 // LayerNorm, GELU (tanh), causal multi-head attention, the whole forward pass and its mean cross-entropy.
-// Kernels are [in, out] as in the tfjs model; params are keyed by the model's tensor names.
+// Kernels are [in, out] as in the tfjs model; params are keyed by the model's tensor names. A bias or a
+// LayerNorm β that is not in `p` (the bias-free GPT) is none: 0.
 
 import { refCausalAttention } from './nn-reference-attention.js';
 
@@ -27,7 +28,7 @@ export function refLinear(x: Float64Array, rows: number, n: number, w: Float64Ar
   return y;
 }
 
-export function refLayerNorm(x: Float64Array, rows: number, C: number, gamma: Float64Array, beta: Float64Array, eps = 1e-5): Float64Array {
+export function refLayerNorm(x: Float64Array, rows: number, C: number, gamma: Float64Array, beta: Float64Array | undefined, eps = 1e-5): Float64Array {
   const y = new Float64Array(rows * C);
   for (let r = 0; r < rows; r++) {
     let mean = 0;
@@ -36,7 +37,7 @@ export function refLayerNorm(x: Float64Array, rows: number, C: number, gamma: Fl
     let v = 0;
     for (let c = 0; c < C; c++) v += (x[r * C + c] - mean) ** 2;
     v /= C;
-    for (let c = 0; c < C; c++) y[r * C + c] = ((x[r * C + c] - mean) / Math.sqrt(v + eps)) * gamma[c] + beta[c];
+    for (let c = 0; c < C; c++) y[r * C + c] = ((x[r * C + c] - mean) / Math.sqrt(v + eps)) * gamma[c] + (beta ? beta[c] : 0);
   }
   return y;
 }
@@ -68,7 +69,7 @@ export function refLogits(p: RefParams, s: RefShape, tokens: Int32Array, B: numb
     const h1 = refLayerNorm(x, B * L, C, p[`${blk}/layer_norm_1/gamma`], p[`${blk}/layer_norm_1/beta`]);
     x = add(x, refAttention(h1, B, L, C, s.heads, p, `${blk}/attn`));
     const h2 = refLayerNorm(x, B * L, C, p[`${blk}/layer_norm_2/gamma`], p[`${blk}/layer_norm_2/beta`]);
-    const hidden = p[`${blk}/mlp/fc/bias`].length;
+    const hidden = p[`${blk}/mlp/fc/kernel`].length / C;
     const f = refLinear(h2, B * L, C, p[`${blk}/mlp/fc/kernel`], p[`${blk}/mlp/fc/bias`], hidden).map(refGelu);
     x = add(x, refLinear(f, B * L, hidden, p[`${blk}/mlp/proj/kernel`], p[`${blk}/mlp/proj/bias`], C));
   }

@@ -33,16 +33,20 @@ describe('gpt: data', function () {
   it('holds out whole addresses (seeded), builds the vocabulary from the training text, and cuts windows x → y shifted by one', () => {
     const data = gpt.loadData({ options, seed: 9 });
     const meta = data.meta as gpt.GptMeta;
+    const split = meta.split as gpt.SotuSplit;
+    const vocab = [...meta.tokenizer.vocab!];
+    expect(meta.tokenizer.name).to.equal('char');
+    expect(meta.vocabSize).to.equal(vocab.length);
     const all = loadAddresses();
-    expect(meta.trainYears.length + meta.evalYears.length).to.equal(all.length);
-    expect(meta.evalYears).to.have.length(Math.round(all.length * 0.05));
+    expect(split.trainYears.length + split.evalYears.length).to.equal(all.length);
+    expect(split.evalYears).to.have.length(Math.round(all.length * 0.05));
     const train = data.train as TokenWindows;
     const held = data.eval as TokenWindows;
     // Every training token is a vocabulary index, and every vocabulary character occurs in the training text.
-    const seen = new Uint8Array(meta.vocab.length);
+    const seen = new Uint8Array(vocab.length);
     for (const t of train.tokens) seen[t] = 1;
     expect(seen.every((s) => s === 1)).to.equal(true);
-    expect([...meta.vocab].sort()).to.deep.equal(meta.vocab);
+    expect([...vocab].sort()).to.deep.equal(vocab);
     const counts = checkDataSet(data, 'gpt');
     expect(counts.train).to.equal(train.tokens.length - 16);
     // Held-out windows: non-overlapping, spread over the stream, at most evalWindows.
@@ -53,8 +57,11 @@ describe('gpt: data', function () {
     for (let i = 0; i < 3; i++) expect(Array.from(b.y.subarray(i * 16, i * 16 + 15))).to.deep.equal(Array.from(b.x.subarray(i * 16 + 1, i * 16 + 16)));
     expect(b.y[2 * 16 + 15]).to.equal(train.tokens[train.tokens.length - 1]); // the last window ends at the last token
     // Another seed holds out other addresses; the same seed the same ones.
-    expect((gpt.loadData({ options, seed: 9 }).meta as gpt.GptMeta).evalYears).to.deep.equal(meta.evalYears);
-    expect((gpt.loadData({ options, seed: 10 }).meta as gpt.GptMeta).evalYears).to.not.deep.equal(meta.evalYears);
+    const evalYears = (seed: number) => ((gpt.loadData({ options, seed }).meta as gpt.GptMeta).split as gpt.SotuSplit).evalYears;
+    expect(evalYears(9)).to.deep.equal(split.evalYears);
+    expect(evalYears(10)).to.not.deep.equal(split.evalYears);
+    // loadMeta gives the same meta without the token streams.
+    expect(gpt.loadMeta({ options, seed: 9 })).to.deep.equal(meta);
   });
 
   it('the initial values follow GPT-2: N(0, 0.02), residual projections N(0, 0.02/√(2·layers)), LayerNorm 1/0, biases 0', () => {
@@ -144,7 +151,13 @@ describe('gpt: bad input gives one-line errors', function () {
     [{ mlpRatio: 0.3 }, /^gpt: model\.options\.mlpRatio must be a positive number with mlpRatio × embedding an integer, got 0\.3$/],
     [{ tieEmbeddings: 'yes' }, /^gpt: model\.options\.tieEmbeddings must be true or false, got "yes"$/],
     [{ evalFraction: 1 }, /^gpt: model\.options\.evalFraction must be in \(0, 1\), got 1$/],
-    [{ dropout: 0.1 }, /^gpt: unknown key model\.options\.dropout \(known: contextLength, embedding, heads, layers, mlpRatio, tieEmbeddings, evalFraction, evalWindows\)$/],
+    [{ bias: 1 }, /^gpt: model\.options\.bias must be true or false, got 1$/],
+    [{ data: '' }, /^gpt: model\.options\.data must be "sotu" or a prepared directory, got ""$/],
+    [{ init: 3 }, /^gpt: model\.options\.init must be the path of a GPT-2 model\.safetensors, or null, got 3$/],
+    [{ tokenizer: 'bpe' }, /^gpt: model\.options\.tokenizer must be one of "char", "gpt2" or null, got "bpe"$/],
+    [{ tokenizer: 'gpt2' }, /^gpt: model\.options\.tokenizer is "gpt2", but data "sotu" is characters: prepare a directory with --tokenizer gpt2 and give it as model\.options\.data$/],
+    [{ data: 'data/x', evalFraction: 0.1 }, /^gpt: model\.options\.evalFraction applies to data "sotu"; the prepared directory data\/x holds its own split \(shardtrain prepare --eval-fraction\)$/],
+    [{ dropout: 0.1 }, /^gpt: unknown key model\.options\.dropout \(known: contextLength, embedding, heads, layers, mlpRatio, tieEmbeddings, bias, data, tokenizer, init, evalFraction, evalWindows\)$/],
   ];
   for (const [o, message] of options) {
     it(`model.options ${JSON.stringify(o)}`, () => {
@@ -158,12 +171,19 @@ describe('gpt: bad input gives one-line errors', function () {
     expect(err!.message).to.equal('gpt: model.options.embedding (128) must be divisible by heads (5)');
   });
 
+  it("the bias-free GPT on the tfjs engine is refused in one line (it is built on shardtrain's engine only)", async () => {
+    await expectReject(
+      Trainer.create({ config: tinyGptConfig({ engine: 'tfjs', model: { module: 'gpt', options: { contextLength: 8, embedding: 16, heads: 2, layers: 1, bias: false } } }), threads: 1 }),
+      'gpt: model.options.bias false (nanoGPT\'s bias-free GPT) runs on the shardtrain engine; the tfjs engine\'s GPT has biases (leave "engine" unset)',
+    );
+  });
+
   it('token windows that do not fit their text, or are not integers, are refused by the contract check', () => {
     const check = (train: TokenWindows) => () => checkDataSet({ train, eval: train }, 'm.js');
     expect(check({ tokens: new Int32Array(8), window: 8 })).to.throw('model module m.js: loadData().train has 8 tokens, fewer than one window of 8 and its target');
     expect(check({ tokens: new Int32Array(9), window: 0 })).to.throw('model module m.js: loadData().train.window must be a positive integer, got 0');
     expect(check({ tokens: new Int32Array(9), window: 2, stride: 0 })).to.throw('model module m.js: loadData().train.stride must be a positive integer, got 0');
-    expect(check({ tokens: [1, 2, 3] as unknown as Int32Array, window: 1 })).to.throw('model module m.js: loadData().train.tokens must be an Int32Array');
+    expect(check({ tokens: [1, 2, 3] as unknown as Int32Array, window: 1 })).to.throw('model module m.js: loadData().train.tokens must be an Int32Array or a Uint16Array');
     expect(checkDataSet({ train: { tokens: new Int32Array(9), window: 8 }, eval: { tokens: new Int32Array(20), window: 4, stride: 5 } }, 'm.js')).to.deep.equal({ train: 1, eval: 4 });
   });
 
@@ -174,13 +194,14 @@ describe('gpt: bad input gives one-line errors', function () {
       const path = join(dir, 'c.safetensors');
       await trainer.step(); // a checkpoint holds the lr of the last step taken
       await trainer.saveCheckpoint(path);
-      await expectReject(trainer.sample(1, 0, { prompt: 'naïve Ω' }), /^gpt: the prompt has the character "[ïΩ]" \(at \d\), which is not in the vocabulary of \d+ characters$/);
-      await expectReject(trainer.sample(1, 0, { prompt: '' }), 'gpt: the prompt is empty (give at least one character, or no prompt to start a new address)');
+      await expectReject(trainer.sample(1, 0, { prompt: 'naïve Ω' }), /^gpt: the prompt: the character "[ïΩ]" \(U\+[0-9A-F]{4}\) at \d is not in the vocabulary of \d+ characters$/);
+      await expectReject(trainer.sample(1, 0, { prompt: '' }), 'gpt: the prompt is empty (give at least one character, or no prompt to start a new document)');
+      await expectReject(trainer.sample(1, 0, { topK: 0 }), 'gpt: sample topK must be a positive integer, got 0');
       await expectReject(trainer.sample(1, 0, { temperature: -1 }), 'gpt: sample temperature must be a finite number ≥ 0, got -1');
       await expectReject(trainer.sample(1, 0, { tokens: 0 }), 'gpt: sample tokens must be a positive integer, got 0');
       let err: Error | null = null;
       await sampleFromCheckpoint({ source: path, prompt: 'Ω' }).catch((e: Error) => (err = e));
-      expect(err!.message).to.match(/^gpt: the prompt has the character "Ω" \(at 0\), which is not in the vocabulary of \d+ characters$/);
+      expect(err!.message).to.match(/^gpt: the prompt: the character "Ω" \(U\+03A9\) at 0 is not in the vocabulary of \d+ characters$/);
     } finally {
       await trainer.close();
     }

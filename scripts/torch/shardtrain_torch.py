@@ -67,14 +67,26 @@ class CharLM(nn.Module):
         return F.cross_entropy(logits, y.long())
 
 
+class LayerNorm(nn.Module):
+    """LayerNorm with an optional bias (nanoGPT's: torch 1.13's nn.LayerNorm always has one), ε 1e-5."""
+
+    def __init__(self, embedding, bias):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(embedding))
+        self.bias = nn.Parameter(torch.zeros(embedding)) if bias else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
 class CausalSelfAttention(nn.Module):
     """One fused QKV projection (rows q | k | v), softmax(q·kᵀ/√d + causal mask)·v per head, output projection."""
 
-    def __init__(self, embedding, heads):
+    def __init__(self, embedding, heads, bias=True):
         super().__init__()
         self.heads = heads
-        self.qkv = nn.Linear(embedding, 3 * embedding)
-        self.proj = nn.Linear(embedding, embedding)
+        self.qkv = nn.Linear(embedding, 3 * embedding, bias=bias)
+        self.proj = nn.Linear(embedding, embedding, bias=bias)
 
     def forward(self, x):
         B, L, C = x.shape
@@ -87,22 +99,22 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, embedding, hidden):
+    def __init__(self, embedding, hidden, bias=True):
         super().__init__()
-        self.fc = nn.Linear(embedding, hidden)
-        self.proj = nn.Linear(hidden, embedding)
+        self.fc = nn.Linear(embedding, hidden, bias=bias)
+        self.proj = nn.Linear(hidden, embedding, bias=bias)
 
     def forward(self, x):
         return self.proj(F.gelu(self.fc(x), approximate="tanh"))
 
 
 class Block(nn.Module):
-    def __init__(self, embedding, heads, hidden):
+    def __init__(self, embedding, heads, hidden, bias=True):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(embedding, eps=1e-5)
-        self.attn = CausalSelfAttention(embedding, heads)
-        self.ln_2 = nn.LayerNorm(embedding, eps=1e-5)
-        self.mlp = MLP(embedding, hidden)
+        self.ln_1 = LayerNorm(embedding, bias)
+        self.attn = CausalSelfAttention(embedding, heads, bias)
+        self.ln_2 = LayerNorm(embedding, bias)
+        self.mlp = MLP(embedding, hidden, bias)
 
     def forward(self, x):
         x = x + self.attn(self.ln_1(x))
@@ -111,14 +123,15 @@ class Block(nn.Module):
 
 class GPT(nn.Module):
     """src/models/gpt.ts: token + learned position embeddings → pre-LayerNorm blocks → LayerNorm → head
-    (tied to the token embedding unless tieEmbeddings is false; no bias)."""
+    (tied to the token embedding unless tieEmbeddings is false; no bias). bias=False: nanoGPT's bias-free GPT,
+    no Linear bias and no LayerNorm β."""
 
-    def __init__(self, vocab, contextLength, embedding, heads, layers, mlpRatio, tieEmbeddings):
+    def __init__(self, vocab, contextLength, embedding, heads, layers, mlpRatio, tieEmbeddings, bias=True):
         super().__init__()
         self.wte = nn.Embedding(vocab, embedding)
         self.wpe = nn.Embedding(contextLength, embedding)
-        self.blocks = nn.ModuleList(Block(embedding, heads, int(round(mlpRatio * embedding))) for _ in range(layers))
-        self.ln_f = nn.LayerNorm(embedding, eps=1e-5)
+        self.blocks = nn.ModuleList(Block(embedding, heads, int(round(mlpRatio * embedding)), bias) for _ in range(layers))
+        self.ln_f = LayerNorm(embedding, bias)
         self.lm_head = None if tieEmbeddings else nn.Linear(embedding, vocab, bias=False)
 
     def forward(self, idx):

@@ -107,7 +107,12 @@ function checkMapping(mapping: TorchMapping, tensors: readonly TensorSpec[], url
  * for token windows (whose window and stride go into the file's metadata: example i is tokens[i·stride, +window)).
  */
 function examplePieces(prefix: string, e: ExampleSet, count: number): Piece[] {
-  if (isTokenWindows(e)) return [{ name: `${prefix}.tokens`, shape: [e.tokens.length], dtype: 'I32', values: () => e.tokens }];
+  if (isTokenWindows(e)) {
+    // int32 whatever the model holds (a prepared directory's uint16 ids): torch 1.13 has no uint16, and
+    // continue.py reads int32. The widened copy lives only while this piece is written.
+    const tokens = e.tokens;
+    return [{ name: `${prefix}.tokens`, shape: [tokens.length], dtype: 'I32', values: () => (tokens instanceof Int32Array ? tokens : Int32Array.from(tokens)) }];
+  }
   const dtype = (a: Int32Array | Float32Array): WrittenDtype => (a instanceof Int32Array ? 'I32' : 'F32');
   return [
     { name: `${prefix}.x`, shape: [count, ...e.xShape], dtype: dtype(e.x), values: () => e.x },

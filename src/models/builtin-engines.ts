@@ -19,7 +19,7 @@ export function isEngineBuiltin(module: string): module is EngineBuiltin {
 export function engineModel(module: EngineBuiltin, options: Readonly<Record<string, unknown>>, meta: unknown): EngineModel {
   switch (module) {
     case 'gpt':
-      return new GptEngineModel(resolveGptOptions(options), (meta as GptMeta).vocab);
+      return new GptEngineModel(resolveGptOptions(options), meta as GptMeta);
     case 'char-lm':
       return new CharLmEngineModel(resolveCharLmOptions(options), (meta as CharLmMeta).vocab);
   }

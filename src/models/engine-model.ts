@@ -64,6 +64,7 @@ export interface EngineSampleRequest {
   readonly prompt?: string;
   readonly tokens?: number;
   readonly temperature?: number;
+  readonly topK?: number;
 }
 
 export interface EngineModel {
@@ -90,6 +91,6 @@ export interface EngineModel {
   build(p: Program, k: Kernels, at: PassAddresses, shape: PassShape, hooks: PassHooks): void;
   /** Text from the model (without: the model cannot sample). */
   sample?(request: EngineSampleRequest): string[];
-  /** Refuse a bad sample request (prompt, length, temperature) in one line, before any pass runs. */
+  /** Refuse a bad sample request (prompt, length, temperature, topK) in one line, before any pass runs. */
   checkSample?(request: Omit<EngineSampleRequest, 'lastLogits' | 'maxBatch'>): void;
 }

@@ -15,6 +15,12 @@
 // Activation gradients need one buffer of each kind for the whole backward (dres accumulates the residual
 // stream's, the others are rewritten per block). Evaluation and sampling keep nothing for a backward, so
 // their slots are one block's worth, reused by every block, and the residual stream ping-pongs.
+//
+// The bias-free GPT (options.bias false, nanoGPT's bias=False) has no tensor for any bias or LayerNorm β:
+// the Linear layers take no bias (and compute no bias gradient), and the LayerNorms read β from a slot of
+// C zeros that the pass zeroes first (x·γ + 0 is exactly x·γ), their β gradient going to a slot that is
+// never read — the layer kernels have one shape, and that column sum is C·rows additions, next to nothing
+// beside the block's products.
 
 import type { TensorSpec } from '../memory/layout.js';
 import type { SlotSpec } from '../nn/arena.js';
@@ -25,31 +31,19 @@ import { geluBackward, geluForward } from '../nn/activations.js';
 import type { Kernels } from '../nn/kernels.js';
 import { layerNormBackward, layerNormForward } from '../nn/layer-norm.js';
 import { linearBackward, linearForward } from '../nn/linear.js';
-import type { Program, Ptr } from '../nn/program.js';
+import { memberSlice, type Program, type Ptr } from '../nn/program.js';
 import { copyRows } from '../nn/copy.js';
 import { residualForward } from '../nn/residual.js';
 import type { EngineModel, EngineSampleRequest, PassAddresses, PassHooks, PassShape } from './engine-model.js';
-import { gptInitialValues, gptTensors, type GptOptions } from './gpt.js';
+import { gptInitialValues, gptTensors, type GptMeta, type GptOptions } from './gpt.js';
 import { checkSampleRequest, sampleTokens } from './gpt-sample.js';
+import { kLayerNormEpsilon } from './gpt-layers.js';
+import { tokenizerFor, type Tokenizer } from './tokenizer.js';
 
-/** GPT-2's LayerNorm ε (torch's default). */
-const kEps = 1e-5;
-/** Tensors per block, in the order gpt-layers.ts declares them. */
-const kBlockTensors = 12;
-const enum B_ {
-  ln1Gamma,
-  ln1Beta,
-  qkvKernel,
-  qkvBias,
-  projKernel,
-  projBias,
-  ln2Gamma,
-  ln2Beta,
-  fcKernel,
-  fcBias,
-  mlpProjKernel,
-  mlpProjBias,
-}
+/** A block's tensors, by the part of their name after `block_<l>/`. */
+type BlockPart =
+  | 'layer_norm_1/gamma' | 'layer_norm_1/beta' | 'attn/qkv/kernel' | 'attn/qkv/bias' | 'attn/proj/kernel' | 'attn/proj/bias'
+  | 'layer_norm_2/gamma' | 'layer_norm_2/beta' | 'mlp/fc/kernel' | 'mlp/fc/bias' | 'mlp/proj/kernel' | 'mlp/proj/bias';
 
 export class GptEngineModel implements EngineModel {
   readonly tensors: readonly TensorSpec[];
@@ -60,30 +54,39 @@ export class GptEngineModel implements EngineModel {
   readonly #o: GptOptions;
   readonly #C: number;
   readonly #H: number;
-  /** Index of the first block tensor, of layer_norm_f, of lm_head (−1 when tied). */
-  readonly #block0 = 2;
-  readonly #lnf: number;
+  /** Each tensor's index, by name. */
+  readonly #index: ReadonlyMap<string, number>;
+  /** Index of lm_head/kernel, −1 when tied. */
   readonly #head: number;
-  readonly #charVocab: readonly string[];
+  readonly #meta: GptMeta;
+  #tokenizer: Tokenizer | null = null;
 
-  constructor(o: GptOptions, vocab: readonly string[]) {
+  constructor(o: GptOptions, meta: GptMeta) {
     this.#o = o;
-    this.#charVocab = vocab;
-    this.vocab = vocab.length;
+    this.#meta = meta;
+    this.vocab = meta.vocabSize;
     this.window = o.contextLength;
     this.#C = o.embedding;
     this.#H = o.mlpRatio * o.embedding;
-    this.tensors = gptTensors(o, vocab.length);
-    this.#lnf = this.#block0 + kBlockTensors * o.layers;
-    this.#head = o.tieEmbeddings ? -1 : this.#lnf + 2;
-    const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
-    const blocks = range(0, o.layers)
-      .reverse()
-      .map((l) => range(this.#block0 + kBlockTensors * l, kBlockTensors));
-    const head = o.tieEmbeddings ? [this.#lnf, this.#lnf + 1] : [this.#lnf, this.#lnf + 1, this.#head];
-    this.gradGroups = [head, ...blocks, [0, 1]];
+    this.tensors = gptTensors(o, meta.vocabSize);
+    this.#index = new Map(this.tensors.map((t, i) => [t.name, i]));
+    this.#head = this.#index.get('lm_head/kernel') ?? -1;
+    const where = (prefix: string) => this.tensors.flatMap((t, i) => (t.name.startsWith(prefix) ? [i] : []));
+    const blocks = Array.from({ length: o.layers }, (_, l) => where(`block_${l}/`)).reverse();
+    this.gradGroups = [[...where('layer_norm_f/'), ...where('lm_head/')], ...blocks, [0, 1]];
     // The tied head writes wte's gradient first; the embeddings' group adds the encoder's at the very end.
     this.persistentGrads = o.tieEmbeddings ? [0] : [];
+  }
+
+  /** The data's tokenizer, built on first use (GPT-2's loads its ranks: a worker that never samples never pays). */
+  get tokenizer(): Tokenizer {
+    this.#tokenizer ??= tokenizerFor(this.#meta.tokenizer);
+    return this.#tokenizer;
+  }
+
+  /** The index of tensor `name`, or −1 (a bias of the bias-free GPT). */
+  #tensor(name: string): number {
+    return this.#index.get(name) ?? -1;
   }
 
   inputElements(tokens: number): number {
@@ -138,6 +141,10 @@ export class GptEngineModel implements EngineModel {
       add(`${prefix}fch`, rows * H);
       add(`${prefix}fchGelu`, rows * H);
     };
+    if (!this.#o.bias) {
+      add('zeros', C);
+      if (kind === 'train') add('dbeta.unused', C);
+    }
     if (kind === 'train') {
       add('encoded', rows * C);
       for (let l = 0; l < layers; l++) {
@@ -184,8 +191,14 @@ export class GptEngineModel implements EngineModel {
     const H = this.#H;
     const V = this.vocab;
     const rows = B * T;
-    const w = (l: number, t: B_) => at.param(this.#block0 + kBlockTensors * l + t);
-    const g = (l: number, t: B_) => at.grad(this.#block0 + kBlockTensors * l + t);
+    const id = (l: number, part: BlockPart) => this.#tensor(`block_${l}/${part}`);
+    const w = (l: number, part: BlockPart) => at.param(id(l, part));
+    const g = (l: number, part: BlockPart) => at.grad(id(l, part));
+    // A bias and its gradient, or none (the bias-free GPT); a LayerNorm's β and dβ, or the zeros and the unread slot.
+    const bias = (i: number): Ptr | null => (i < 0 ? null : at.param(i));
+    const dbias = (i: number): Ptr | null => (i < 0 ? null : at.grad(i));
+    const beta = (i: number): Ptr => (i < 0 ? at.slot('zeros') : at.param(i));
+    const dbeta = (i: number): Ptr => (i < 0 ? at.slot('dbeta.unused') : at.grad(i));
     const train = kind === 'train';
     // Slot names: per layer when training (the backward reads them all), shared otherwise.
     const s = (l: number, name: string) => at.slot(train ? `l${l}.${name}` : name);
@@ -196,38 +209,43 @@ export class GptEngineModel implements EngineModel {
     const headWeight = tied ? wte : at.param(this.#head);
 
     // ---- forward ----
+    if (!this.#o.bias) {
+      const zeros = new Float32Array(k.memory.buffer, at.slot('zeros'), C);
+      p.within('bias-free', () => p.push('zeros for β', (m, n) => zeros.fill(0, ...memberSlice(C, m, n, 16))));
+    }
     p.within('embeddings', () => encoderForward(p, k, streamIn(0), at.inputs, wte, at.param(1), B, T, C));
     for (let l = 0; l < layers; l++) {
       p.within(`block_${l}`, () => {
         const x = streamIn(l);
-        p.within('layer_norm_1', () => layerNormForward(p, k, s(l, 'ln1'), s(l, 'ln1.mean'), s(l, 'ln1.rstd'), x, w(l, B_.ln1Gamma), w(l, B_.ln1Beta), rows, C, kEps));
-        p.within('attn/qkv', () => linearForward(p, k, s(l, 'qkv'), s(l, 'ln1'), w(l, B_.qkvKernel), w(l, B_.qkvBias), rows, C, 3 * C));
+        p.within('layer_norm_1', () => layerNormForward(p, k, s(l, 'ln1'), s(l, 'ln1.mean'), s(l, 'ln1.rstd'), x, w(l, 'layer_norm_1/gamma'), beta(id(l, 'layer_norm_1/beta')), rows, C, kLayerNormEpsilon));
+        p.within('attn/qkv', () => linearForward(p, k, s(l, 'qkv'), s(l, 'ln1'), w(l, 'attn/qkv/kernel'), bias(id(l, 'attn/qkv/bias')), rows, C, 3 * C));
         p.within('attn', () => attentionForward(p, k, s(l, 'atty'), this.#saved(shape, l, at), s(l, 'qkv'), B, T, C, heads));
         p.within('attn/proj', () => {
-          linearForward(p, k, s(l, 'res2'), s(l, 'atty'), w(l, B_.projKernel), w(l, B_.projBias), rows, C, C);
+          linearForward(p, k, s(l, 'res2'), s(l, 'atty'), w(l, 'attn/proj/kernel'), bias(id(l, 'attn/proj/bias')), rows, C, C);
           residualForward(p, k, s(l, 'res2'), x, s(l, 'res2'), rows * C);
         });
-        p.within('layer_norm_2', () => layerNormForward(p, k, s(l, 'ln2'), s(l, 'ln2.mean'), s(l, 'ln2.rstd'), s(l, 'res2'), w(l, B_.ln2Gamma), w(l, B_.ln2Beta), rows, C, kEps));
-        p.within('mlp/fc', () => linearForward(p, k, s(l, 'fch'), s(l, 'ln2'), w(l, B_.fcKernel), w(l, B_.fcBias), rows, C, H));
+        p.within('layer_norm_2', () => layerNormForward(p, k, s(l, 'ln2'), s(l, 'ln2.mean'), s(l, 'ln2.rstd'), s(l, 'res2'), w(l, 'layer_norm_2/gamma'), beta(id(l, 'layer_norm_2/beta')), rows, C, kLayerNormEpsilon));
+        p.within('mlp/fc', () => linearForward(p, k, s(l, 'fch'), s(l, 'ln2'), w(l, 'mlp/fc/kernel'), bias(id(l, 'mlp/fc/bias')), rows, C, H));
         p.within('mlp/gelu', () => geluForward(p, k, s(l, 'fchGelu'), s(l, 'fch'), rows * H));
         p.within('mlp/proj', () => {
-          linearForward(p, k, streamOut(l), s(l, 'fchGelu'), w(l, B_.mlpProjKernel), w(l, B_.mlpProjBias), rows, H, C);
+          linearForward(p, k, streamOut(l), s(l, 'fchGelu'), w(l, 'mlp/proj/kernel'), bias(id(l, 'mlp/proj/bias')), rows, H, C);
           residualForward(p, k, streamOut(l), s(l, 'res2'), streamOut(l), rows * C);
         });
       });
     }
     const top = streamOut(layers - 1);
-    const lnf = this.#lnf;
+    const lnfGamma = at.param(this.#tensor('layer_norm_f/gamma'));
+    const lnfBeta = this.#tensor('layer_norm_f/beta');
     if (kind === 'sample') {
       // Only the last position of each sequence is read: LayerNorm and head on B rows, not B·T.
       p.within('layer_norm_f', () => {
         copyRows(p, k, at.slot('last'), top + 4 * (T - 1) * C, B, C, T * C);
-        layerNormForward(p, k, at.slot('lnf'), at.slot('lnf.mean'), at.slot('lnf.rstd'), at.slot('last'), at.param(lnf), at.param(lnf + 1), B, C, kEps);
+        layerNormForward(p, k, at.slot('lnf'), at.slot('lnf.mean'), at.slot('lnf.rstd'), at.slot('last'), lnfGamma, beta(lnfBeta), B, C, kLayerNormEpsilon);
       });
       p.within(tied ? 'lm_head (tied)' : 'lm_head', () => linearForward(p, k, at.logits, at.slot('lnf'), headWeight, null, B, C, V, { transposeWeight: tied }));
       return;
     }
-    p.within('layer_norm_f', () => layerNormForward(p, k, at.slot('lnf'), at.slot('lnf.mean'), at.slot('lnf.rstd'), top, at.param(lnf), at.param(lnf + 1), rows, C, kEps));
+    p.within('layer_norm_f', () => layerNormForward(p, k, at.slot('lnf'), at.slot('lnf.mean'), at.slot('lnf.rstd'), top, lnfGamma, beta(lnfBeta), rows, C, kLayerNormEpsilon));
     const logits = at.slot('logits');
     p.within(tied ? 'lm_head (tied)' : 'lm_head', () => linearForward(p, k, logits, at.slot('lnf'), headWeight, null, rows, C, V, { transposeWeight: tied }));
     if (!train) {
@@ -243,23 +261,23 @@ export class GptEngineModel implements EngineModel {
       linearBackward(p, k, dln, tied ? at.grad(0) : at.grad(this.#head), null, logits, at.slot('lnf'), headWeight, rows, C, V, { transposeWeight: tied }),
     );
     p.within('layer_norm_f', () =>
-      layerNormBackward(p, k, dres, at.grad(lnf), at.grad(lnf + 1), dln, top, at.param(lnf), at.slot('lnf.mean'), at.slot('lnf.rstd'), rows, C, { accumulate: false }),
+      layerNormBackward(p, k, dres, at.grad(this.#tensor('layer_norm_f/gamma')), dbeta(lnfBeta), dln, top, lnfGamma, at.slot('lnf.mean'), at.slot('lnf.rstd'), rows, C, { accumulate: false }),
     );
     hooks.flush(0);
     for (let l = layers - 1; l >= 0; l--) {
       p.within(`block_${l}`, () => {
         const x = streamIn(l);
-        p.within('mlp/proj', () => linearBackward(p, k, at.slot('dfch'), g(l, B_.mlpProjKernel), g(l, B_.mlpProjBias), dres, s(l, 'fchGelu'), w(l, B_.mlpProjKernel), rows, H, C));
+        p.within('mlp/proj', () => linearBackward(p, k, at.slot('dfch'), g(l, 'mlp/proj/kernel'), dbias(id(l, 'mlp/proj/bias')), dres, s(l, 'fchGelu'), w(l, 'mlp/proj/kernel'), rows, H, C));
         p.within('mlp/gelu', () => geluBackward(p, k, at.slot('dfch'), s(l, 'fch'), at.slot('dfch'), rows * H));
-        p.within('mlp/fc', () => linearBackward(p, k, dln, g(l, B_.fcKernel), g(l, B_.fcBias), at.slot('dfch'), s(l, 'ln2'), w(l, B_.fcKernel), rows, C, H));
+        p.within('mlp/fc', () => linearBackward(p, k, dln, g(l, 'mlp/fc/kernel'), dbias(id(l, 'mlp/fc/bias')), at.slot('dfch'), s(l, 'ln2'), w(l, 'mlp/fc/kernel'), rows, C, H));
         p.within('layer_norm_2', () =>
-          layerNormBackward(p, k, dres, g(l, B_.ln2Gamma), g(l, B_.ln2Beta), dln, s(l, 'res2'), w(l, B_.ln2Gamma), s(l, 'ln2.mean'), s(l, 'ln2.rstd'), rows, C, { accumulate: true }),
+          layerNormBackward(p, k, dres, g(l, 'layer_norm_2/gamma'), dbeta(id(l, 'layer_norm_2/beta')), dln, s(l, 'res2'), w(l, 'layer_norm_2/gamma'), s(l, 'ln2.mean'), s(l, 'ln2.rstd'), rows, C, { accumulate: true }),
         );
-        p.within('attn/proj', () => linearBackward(p, k, at.slot('datty'), g(l, B_.projKernel), g(l, B_.projBias), dres, s(l, 'atty'), w(l, B_.projKernel), rows, C, C));
+        p.within('attn/proj', () => linearBackward(p, k, at.slot('datty'), g(l, 'attn/proj/kernel'), dbias(id(l, 'attn/proj/bias')), dres, s(l, 'atty'), w(l, 'attn/proj/kernel'), rows, C, C));
         p.within('attn', () => attentionBackward(p, k, at.slot('dqkv'), at.slot('datty'), s(l, 'qkv'), this.#saved(shape, l, at), B, T, C, heads));
-        p.within('attn/qkv', () => linearBackward(p, k, dln, g(l, B_.qkvKernel), g(l, B_.qkvBias), at.slot('dqkv'), s(l, 'ln1'), w(l, B_.qkvKernel), rows, C, 3 * C));
+        p.within('attn/qkv', () => linearBackward(p, k, dln, g(l, 'attn/qkv/kernel'), dbias(id(l, 'attn/qkv/bias')), at.slot('dqkv'), s(l, 'ln1'), w(l, 'attn/qkv/kernel'), rows, C, 3 * C));
         p.within('layer_norm_1', () =>
-          layerNormBackward(p, k, dres, g(l, B_.ln1Gamma), g(l, B_.ln1Beta), dln, x, w(l, B_.ln1Gamma), s(l, 'ln1.mean'), s(l, 'ln1.rstd'), rows, C, { accumulate: true }),
+          layerNormBackward(p, k, dres, g(l, 'layer_norm_1/gamma'), dbeta(id(l, 'layer_norm_1/beta')), dln, x, w(l, 'layer_norm_1/gamma'), s(l, 'ln1.mean'), s(l, 'ln1.rstd'), rows, C, { accumulate: true }),
         );
       });
       hooks.flush(layers - l);
@@ -269,10 +287,10 @@ export class GptEngineModel implements EngineModel {
   }
 
   checkSample(r: Omit<EngineSampleRequest, 'lastLogits' | 'maxBatch'>): void {
-    checkSampleRequest({ ...r, vocab: this.#charVocab });
+    checkSampleRequest({ ...r, tokenizer: this.tokenizer });
   }
 
   sample(r: EngineSampleRequest): string[] {
-    return sampleTokens({ ...r, vocab: this.#charVocab, contextLength: this.#o.contextLength });
+    return sampleTokens({ ...r, tokenizer: this.tokenizer, contextLength: this.#o.contextLength });
   }
 }

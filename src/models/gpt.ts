@@ -1,96 +1,32 @@
-// The built-in GPT (config model.module = "gpt"): a decoder-only transformer over characters, trained on the
-// State of the Union addresses (sotu.ts). Token + learned position embeddings → `layers` pre-LayerNorm blocks
-// (causal multi-head self-attention with one fused QKV projection; a GELU MLP of mlpRatio × width) → final
-// LayerNorm → logits (the head optionally tied to the token embedding). No dropout: runs stay bitwise
-// reproducible. The math is in gpt-layers.ts; sampling in gpt-sample.ts.
+// The built-in GPT (config model.module = "gpt"): a decoder-only transformer over a token stream, the State
+// of the Union addresses as characters (sotu.ts) or a prepared directory of char or GPT-2 ids (gpt-data.ts).
+// Token + learned position embeddings → `layers` pre-LayerNorm blocks (causal multi-head self-attention with
+// one fused QKV projection; a GELU (tanh) MLP of mlpRatio × width) → final LayerNorm → logits (the head
+// optionally tied to the token embedding). LayerNorm ε is 1e-5 and GELU the tanh form: GPT-2's, so a GPT-2
+// checkpoint (options.init) computes GPT-2's logits. No dropout: runs stay bitwise reproducible. The options
+// are in gpt-options.ts, the math in gpt-layers.ts (tfjs) and gpt-engine.ts (shardtrain's engine), sampling
+// in gpt-sample.ts.
 //
 // Tensors (C = embedding, V = vocabulary, H = mlpRatio·C):
 //   wte/embeddings [V, C]   wpe/embeddings [contextLength, C]
 //   block_i/layer_norm_1/{gamma,beta} [C]   block_i/attn/qkv/{kernel [C, 3C], bias}   block_i/attn/proj/{kernel [C, C], bias}
 //   block_i/layer_norm_2/{gamma,beta} [C]   block_i/mlp/fc/{kernel [C, H], bias}    block_i/mlp/proj/{kernel [H, C], bias}
 //   layer_norm_f/{gamma,beta} [C]           lm_head/kernel [C, V] (untied only)
-// Kernels are [in, out] (Keras); torch's Linear.weight is the transpose.
+// With bias: false (nanoGPT's bias-free GPT) there is no bias and no beta. Kernels are [in, out] (Keras, and
+// GPT-2's Conv1D); torch's Linear.weight is the transpose.
 
 import { mixSeed, mulberry32 } from './random.js';
-import type { DataSet, LayersModel, SampleContext, Tf, Tfl, TorchMapping } from './model-module.js';
+import type { InitSource, LayersModel, SampleContext, Tf, Tfl, TorchMapping } from './model-module.js';
 import type { TensorSpec } from '../memory/layout.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { gptLayers } from './gpt-layers.js';
+import { gptVocabSize, type GptMeta } from './gpt-data.js';
+import { resolveGptOptions, type GptOptions } from './gpt-options.js';
 import { sampleTokens, tfjsLastLogits } from './gpt-sample.js';
-import { encodeDropping, encode, evalStride, sotuCorpus } from './sotu.js';
+import { tokenizerFor } from './tokenizer.js';
 
-export interface GptOptions {
-  /** Tokens (characters) per training window, and the longest context the model sees. Default 128. */
-  contextLength: number;
-  /** Width C of the residual stream. Default 128. */
-  embedding: number;
-  /** Attention heads; must divide embedding. Default 4. */
-  heads: number;
-  /** Transformer blocks. Default 4. */
-  layers: number;
-  /** MLP width = mlpRatio × embedding (an integer). Default 4. */
-  mlpRatio: number;
-  /** The head reuses the token embedding (logits = x·wteᵀ). Default true. */
-  tieEmbeddings: boolean;
-  /** Share of the addresses held out, whole. Default 0.05 (12 of 233). */
-  evalFraction: number;
-  /** At most this many held-out windows, non-overlapping and spread evenly over the held-out text. Default 256. */
-  evalWindows: number;
-}
-
-export const gptDefaults: GptOptions = Object.freeze({
-  contextLength: 128,
-  embedding: 128,
-  heads: 4,
-  layers: 4,
-  mlpRatio: 4,
-  tieEmbeddings: true,
-  evalFraction: 0.05,
-  evalWindows: 256,
-});
-
-export function resolveGptOptions(raw: Readonly<Record<string, unknown>>): GptOptions {
-  for (const key of Object.keys(raw)) if (!(key in gptDefaults)) throw new RangeError(`gpt: unknown key model.options.${key} (known: ${Object.keys(gptDefaults).join(', ')})`);
-  const o = { ...gptDefaults, ...raw } as GptOptions;
-  const got = (x: unknown) => JSON.stringify(x) ?? String(x);
-  const posInt = (key: keyof GptOptions) => {
-    const x = o[key];
-    if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) throw new RangeError(`gpt: model.options.${key} must be a positive integer, got ${got(x)}`);
-  };
-  (['contextLength', 'embedding', 'heads', 'layers', 'evalWindows'] as const).forEach(posInt);
-  if (o.embedding % o.heads !== 0) throw new RangeError(`gpt: model.options.embedding (${o.embedding}) must be divisible by heads (${o.heads})`);
-  if (typeof o.mlpRatio !== 'number' || !(o.mlpRatio > 0) || !Number.isInteger(o.mlpRatio * o.embedding)) {
-    throw new RangeError(`gpt: model.options.mlpRatio must be a positive number with mlpRatio × embedding an integer, got ${got(o.mlpRatio)}`);
-  }
-  if (typeof o.tieEmbeddings !== 'boolean') throw new RangeError(`gpt: model.options.tieEmbeddings must be true or false, got ${got(o.tieEmbeddings)}`);
-  if (typeof o.evalFraction !== 'number' || !(o.evalFraction > 0 && o.evalFraction < 1)) {
-    throw new RangeError(`gpt: model.options.evalFraction must be in (0, 1), got ${got(o.evalFraction)}`);
-  }
-  return o;
-}
-
-export interface GptMeta {
-  readonly vocab: readonly string[];
-  readonly contextLength: number;
-  readonly trainYears: readonly number[];
-  readonly evalYears: readonly number[];
-  /** Held-out characters left out because the training text never has them. */
-  readonly evalDropped: number;
-}
-
-export function loadData({ options, seed }: { options: Readonly<Record<string, unknown>>; seed: number }): DataSet {
-  const o = resolveGptOptions(options);
-  const corpus = sotuCorpus(seed, o.evalFraction);
-  const train = encode(corpus.trainText, corpus.vocab, 'the training text');
-  const held = encodeDropping(corpus.evalText, corpus.vocab);
-  const L = o.contextLength;
-  const meta: GptMeta = { vocab: corpus.vocab, contextLength: L, trainYears: corpus.trainYears, evalYears: corpus.evalYears, evalDropped: held.dropped };
-  return {
-    train: { tokens: train, window: L },
-    eval: { tokens: held.tokens, window: L, stride: evalStride(held.tokens.length, L, o.evalWindows) },
-    meta,
-  };
-}
+export { gptDefaults, kSotuData, resolveGptOptions, type GptOptions } from './gpt-options.js';
+export { loadData, loadMeta, type GptMeta, type PreparedSplit, type SotuSplit } from './gpt-data.js';
 
 /** Standard deviation of GPT-2's initialisation for a tensor, or a constant (LayerNorm 1/0, biases 0). */
 export function initRule(name: string, layers: number): { std: number } | { constant: number } {
@@ -122,21 +58,25 @@ export function normalValues(size: number, std: number, seed: number): Float32Ar
 export function gptTensors(o: GptOptions, vocab: number): TensorSpec[] {
   const C = o.embedding;
   const H = o.mlpRatio * C;
-  const spec = (name: string, shape: number[]): TensorSpec => ({ name, shape, size: shape.reduce((a, d) => a * d, 1) });
-  const out = [spec('wte/embeddings', [vocab, C]), spec('wpe/embeddings', [o.contextLength, C])];
+  const out: TensorSpec[] = [];
+  const add = (name: string, shape: number[]) => out.push({ name, shape, size: shape.reduce((a, d) => a * d, 1) });
+  // A bias, or a LayerNorm's beta: absent from the bias-free GPT.
+  const bias = (name: string, shape: number[]) => {
+    if (o.bias) add(name, shape);
+  };
+  add('wte/embeddings', [vocab, C]);
+  add('wpe/embeddings', [o.contextLength, C]);
   for (let i = 0; i < o.layers; i++) {
     const b = `block_${i}`;
-    out.push(
-      spec(`${b}/layer_norm_1/gamma`, [C]), spec(`${b}/layer_norm_1/beta`, [C]),
-      spec(`${b}/attn/qkv/kernel`, [C, 3 * C]), spec(`${b}/attn/qkv/bias`, [3 * C]),
-      spec(`${b}/attn/proj/kernel`, [C, C]), spec(`${b}/attn/proj/bias`, [C]),
-      spec(`${b}/layer_norm_2/gamma`, [C]), spec(`${b}/layer_norm_2/beta`, [C]),
-      spec(`${b}/mlp/fc/kernel`, [C, H]), spec(`${b}/mlp/fc/bias`, [H]),
-      spec(`${b}/mlp/proj/kernel`, [H, C]), spec(`${b}/mlp/proj/bias`, [C]),
-    );
+    add(`${b}/layer_norm_1/gamma`, [C]); bias(`${b}/layer_norm_1/beta`, [C]);
+    add(`${b}/attn/qkv/kernel`, [C, 3 * C]); bias(`${b}/attn/qkv/bias`, [3 * C]);
+    add(`${b}/attn/proj/kernel`, [C, C]); bias(`${b}/attn/proj/bias`, [C]);
+    add(`${b}/layer_norm_2/gamma`, [C]); bias(`${b}/layer_norm_2/beta`, [C]);
+    add(`${b}/mlp/fc/kernel`, [C, H]); bias(`${b}/mlp/fc/bias`, [H]);
+    add(`${b}/mlp/proj/kernel`, [H, C]); bias(`${b}/mlp/proj/bias`, [C]);
   }
-  out.push(spec('layer_norm_f/gamma', [C]), spec('layer_norm_f/beta', [C]));
-  if (!o.tieEmbeddings) out.push(spec('lm_head/kernel', [C, vocab]));
+  add('layer_norm_f/gamma', [C]); bias('layer_norm_f/beta', [C]);
+  if (!o.tieEmbeddings) add('lm_head/kernel', [C, vocab]);
   return out;
 }
 
@@ -150,7 +90,9 @@ export function gptInitialValues(tensors: readonly TensorSpec[], layers: number,
 
 export function createModel({ tf, tfl, options, seed }: { tf: Tf; tfl: Tfl; options: Readonly<Record<string, unknown>>; seed: number }): LayersModel {
   const o = resolveGptOptions(options);
-  const vocab = sotuCorpus(seed, o.evalFraction).vocab.length;
+  // gpt-layers.ts's blocks always have their biases: the bias-free GPT is built on the shardtrain engine only.
+  if (!o.bias) throw new RangeError('gpt: model.options.bias false (nanoGPT\'s bias-free GPT) runs on the shardtrain engine; the tfjs engine\'s GPT has biases (leave "engine" unset)');
+  const vocab = gptVocabSize(o, seed);
   const g = gptLayers(tf, tfl);
   const wte = tfl.layers.embedding({ name: 'wte', inputDim: vocab, outputDim: o.embedding, embeddingsInitializer: 'zeros', batchInputShape: [null, null] });
   const layers = [wte, g.positions('wpe', o.contextLength)];
@@ -175,10 +117,16 @@ export function loss({ tf, model, x, y }: { tf: Tf; model: LayersModel; x: TF.Te
   return tf.losses.softmaxCrossEntropy(labels, tf.reshape(logits, [B * L, V])) as TF.Scalar;
 }
 
-/** Continuations of `prompt` (default: a newline, i.e. the start of an address), `tokens` characters each. */
+/** Continuations of `prompt` (default: the start of a document), `tokens` tokens each, in the data's tokenizer. */
 export function sample(ctx: SampleContext): string[] {
-  const { vocab, contextLength } = ctx.meta as GptMeta;
-  return sampleTokens({ ...ctx, lastLogits: tfjsLastLogits(ctx.tf, ctx.model), vocab, contextLength });
+  const { tokenizer, contextLength } = ctx.meta as GptMeta;
+  return sampleTokens({ ...ctx, lastLogits: tfjsLastLogits(ctx.tf, ctx.model), tokenizer: tokenizerFor(tokenizer), contextLength });
+}
+
+/** options.init as the trainer reads it: a GPT-2 checkpoint in Hugging Face's layout, or none. */
+export function initSource({ options }: { options: Readonly<Record<string, unknown>> }): InitSource | null {
+  const { init } = resolveGptOptions(options);
+  return init === null ? null : { format: 'gpt2', path: init };
 }
 
 /**
@@ -200,6 +148,6 @@ export function torch({ options, tensors }: { options: Readonly<Record<string, u
   };
   const vocab = tensors.find((t) => t.name === 'wte/embeddings')?.shape[0];
   if (vocab === undefined) throw new RangeError('gpt: no wte/embeddings tensor');
-  const { contextLength, embedding, heads, layers, mlpRatio, tieEmbeddings } = o;
-  return { module: 'GPT', options: { vocab, contextLength, embedding, heads, layers, mlpRatio, tieEmbeddings }, tensors: tensors.map((t) => ({ name: t.name, ...rename(t.name) })) };
+  const { contextLength, embedding, heads, layers, mlpRatio, tieEmbeddings, bias } = o;
+  return { module: 'GPT', options: { vocab, contextLength, embedding, heads, layers, mlpRatio, tieEmbeddings, bias }, tensors: tensors.map((t) => ({ name: t.name, ...rename(t.name) })) };
 }

@@ -5,7 +5,9 @@
 //   export function createModel({ tf, tfl, options, seed }) → tfl.LayersModel
 //   export function loadData({ options, seed })            → { train: Examples | TokenWindows, eval: …, meta? }
 //   export function loss({ tf, model, x, y })              → scalar tensor, the mean over the batch
-//   export function sample?({ tf, model, count, seed, meta, prompt?, tokens?, temperature? }) → string[]  (optional)
+//   export function sample?({ tf, model, count, seed, meta, prompt?, tokens?, temperature?, topK? }) → string[]  (optional)
+//   export function loadMeta?({ options, seed })            → loadData()'s meta without the data (optional: sampling)
+//   export function initSource?({ options })                → InitSource | null (optional: initial values from a file)
 //
 // Tensor names are the tfjs variable names before tfjs makes them unique (LayerVariable.originalName), so
 // name your layers: exclusion rules such as BERT's ["LayerNorm", "layer_norm", "bias"] match them.
@@ -36,10 +38,12 @@ export interface Examples {
  * Windows over one long token sequence, for sequence models: example i is the input
  * tokens[s, s + window) and the target tokens[s + 1, s + window + 1), s = i·stride (x and y of shape
  * [window]). The windows are cut when a batch is gathered, never materialised: every offset of a 10 M
- * character text with a window of 128 would take 10 GB as Examples.
+ * character text with a window of 128 would take 10 GB as Examples. The tokens are int32, or uint16 as a
+ * prepared directory's .bin files hold them; an array over a SharedArrayBuffer is handed to the threads as
+ * it is (one copy for every thread), any other is copied into one once.
  */
 export interface TokenWindows {
-  readonly tokens: Int32Array;
+  readonly tokens: Int32Array | Uint16Array;
   readonly window: number;
   /** Start of example i is i·stride. Default 1: every offset is an example. */
   readonly stride?: number;
@@ -59,7 +63,7 @@ export interface DataSet {
   readonly meta?: unknown;
 }
 
-/** What sample() is asked for; prompt, tokens and temperature are optional (a module may ignore them). */
+/** What sample() is asked for; prompt, tokens, temperature and topK are optional (a module may ignore them). */
 export interface SampleContext {
   readonly tf: Tf;
   readonly model: LayersModel;
@@ -72,6 +76,20 @@ export interface SampleContext {
   readonly tokens?: number;
   /** Softmax temperature: 1 samples the model's distribution, 0 takes the most likely token. */
   readonly temperature?: number;
+  /** Draw only from the k most likely tokens (nanoGPT's sample.py --top_k). Default: all. */
+  readonly topK?: number;
+}
+
+/**
+ * Initial values read from a file instead of the model's own (createModel's, or an engine model's
+ * initialValues()): the trainer opens it, checks every tensor's name and shape against the model before any
+ * value is read, and reads it into the parameters before the first step; a resume reads the checkpoint
+ * instead. `gpt2`: a GPT-2 `model.safetensors` in Hugging Face's layout (src/checkpoint/gpt2-import.ts).
+ */
+export interface InitSource {
+  readonly format: 'gpt2';
+  /** As the config gives it: relative to the working directory. */
+  readonly path: string;
 }
 
 /**
@@ -90,6 +108,10 @@ export interface ModelModule {
   loadData(ctx: { options: Readonly<Record<string, unknown>>; seed: number }): DataSet | Promise<DataSet>;
   loss(ctx: { tf: Tf; model: LayersModel; x: TF.Tensor; y: TF.Tensor }): TF.Scalar;
   sample?(ctx: SampleContext): string[];
+  /** Optional: loadData()'s meta alone, cheaply (sampling from a checkpoint needs the vocabulary, not the data). */
+  loadMeta?(ctx: { options: Readonly<Record<string, unknown>>; seed: number }): unknown;
+  /** Optional: where the initial values come from instead (see InitSource), or null. */
+  initSource?(ctx: { options: Readonly<Record<string, unknown>> }): InitSource | null;
   /** Optional: the torch equivalent of the model (see TorchMapping); without it, export --to torch refuses. */
   torch?(ctx: { options: Readonly<Record<string, unknown>>; tensors: readonly TensorSpec[] }): TorchMapping;
 }
@@ -118,7 +140,7 @@ export async function loadModelModule(url: string): Promise<ModelModule> {
   for (const name of ['createModel', 'loadData', 'loss'] as const) {
     if (typeof mod[name] !== 'function') throw new TypeError(`model module ${url} must export a function ${name}() (see the model-module contract in the README)`);
   }
-  for (const name of ['sample', 'torch'] as const) {
+  for (const name of ['sample', 'torch', 'loadMeta', 'initSource'] as const) {
     if (mod[name] !== undefined && typeof mod[name] !== 'function') throw new TypeError(`model module ${url}: export ${name} must be a function`);
   }
   return mod as unknown as ModelModule;
@@ -162,7 +184,7 @@ export function tokensPerExample(e: ExampleSet): number | null {
 
 function countWindows(e: TokenWindows, url: string, which: string): number {
   const int = (x: unknown) => typeof x === 'number' && Number.isInteger(x) && x >= 1;
-  if (!(e.tokens instanceof Int32Array)) throw new TypeError(`model module ${url}: loadData().${which}.tokens must be an Int32Array`);
+  if (!(e.tokens instanceof Int32Array || e.tokens instanceof Uint16Array)) throw new TypeError(`model module ${url}: loadData().${which}.tokens must be an Int32Array or a Uint16Array`);
   if (!int(e.window)) throw new RangeError(`model module ${url}: loadData().${which}.window must be a positive integer, got ${JSON.stringify(e.window)}`);
   if (e.stride !== undefined && !int(e.stride)) throw new RangeError(`model module ${url}: loadData().${which}.stride must be a positive integer, got ${JSON.stringify(e.stride)}`);
   const n = windowCount(e);
@@ -201,15 +223,16 @@ export interface StartedModel {
 /**
  * The one start-up of a model, used by the coordinator, every replica and the benchmarks: load tfjs on
  * `backend`, import the module (a built-in name, a path or a file: URL), build the model for `seed`, load
- * its data, and check both against the contract.
+ * its data (unless `data` gives it: the coordinator's, in shared memory, which a replica does not load
+ * again), and check both against the contract.
  */
-export async function startModel(spec: { module: string; options: Readonly<Record<string, unknown>>; seed: number; backend: BackendName }): Promise<StartedModel> {
+export async function startModel(spec: { module: string; options: Readonly<Record<string, unknown>>; seed: number; backend: BackendName; data?: DataSet }): Promise<StartedModel> {
   const backend = await initTf(spec.backend);
   const url = modelModuleUrl(spec.module);
   const mod = await loadModelModule(url);
   const model = mod.createModel({ tf, tfl, options: spec.options, seed: spec.seed });
   const tensors = modelTensors(model, url);
-  const data = await mod.loadData({ options: spec.options, seed: spec.seed });
+  const data = spec.data ?? (await mod.loadData({ options: spec.options, seed: spec.seed }));
   const counts = checkDataSet(data, url);
   return { backend, url, module: mod, model, tensors, data, counts };
 }

@@ -62,11 +62,20 @@ export class PreparedDataError extends Error {
   }
 }
 
+/** What says how to read a prepared directory's ids, without the ids themselves. */
+export interface PreparedTokenizer {
+  readonly dir: string;
+  readonly writer: 'shardtrain' | 'nanogpt';
+  readonly tokenizer: Tokenizer;
+  readonly meta: PreparedMeta | null;
+}
+
 /**
- * Open a prepared directory. `expected` is the tokenizer the caller's config names: a directory prepared
- * with another one is refused (its ids would mean other symbols).
+ * The tokenizer of a prepared directory, from its meta.json, nanoGPT's meta.pkl or neither (GPT-2's ids),
+ * without reading the token files (what sampling needs of it). `expected` is the tokenizer the caller's
+ * config names: a directory prepared with another one is refused (its ids would mean other symbols).
  */
-export function openPrepared(dir: string, expected?: TokenizerName): PreparedData {
+export function openPreparedTokenizer(dir: string, expected?: TokenizerName): PreparedTokenizer {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new PreparedDataError(dir, 'no such directory');
   for (const f of [kPreparedFiles.train, kPreparedFiles.val]) {
     if (!existsSync(join(dir, f))) throw new PreparedDataError(dir, `no ${f}: not a prepared directory (shardtrain prepare, like nanoGPT's prepare scripts, writes train.bin and val.bin)`);
@@ -90,13 +99,22 @@ export function openPrepared(dir: string, expected?: TokenizerName): PreparedDat
   if (expected !== undefined && expected !== tokenizer.name) {
     throw new PreparedDataError(dir, `was prepared with the ${tokenizer.name} tokenizer (${described}), not ${expected}`);
   }
+  return { dir, writer: meta ? 'shardtrain' : 'nanogpt', tokenizer, meta };
+}
+
+/**
+ * Open a prepared directory: its tokenizer (openPreparedTokenizer, `expected` as there) and both token files,
+ * every id checked.
+ */
+export function openPrepared(dir: string, expected?: TokenizerName): PreparedData {
+  const { writer, tokenizer, meta } = openPreparedTokenizer(dir, expected);
   const train = readTokenFile(join(dir, kPreparedFiles.train), tokenizer);
   const val = readTokenFile(join(dir, kPreparedFiles.val), tokenizer);
   if (train.length === 0) throw new PreparedDataError(join(dir, kPreparedFiles.train), 'holds no tokens');
   if (meta && (meta.tokens.train !== train.length || meta.tokens.val !== val.length)) {
-    throw new PreparedDataError(metaPath, `says ${meta.tokens.train} training and ${meta.tokens.val} held-out tokens, the files hold ${train.length} and ${val.length}`);
+    throw new PreparedDataError(join(dir, kPreparedFiles.meta), `says ${meta.tokens.train} training and ${meta.tokens.val} held-out tokens, the files hold ${train.length} and ${val.length}`);
   }
-  return { dir, writer: meta ? 'shardtrain' : 'nanogpt', tokenizer, vocab: tokenizer.vocab, train, val, meta };
+  return { dir, writer, tokenizer, vocab: tokenizer.vocab, train, val, meta };
 }
 
 function readMeta(path: string): PreparedMeta {

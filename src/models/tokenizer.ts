@@ -10,6 +10,7 @@
 // Ids must fit uint16 (the .bin format), so a char vocabulary holds at most 65,536 symbols.
 
 import { createRequire } from 'node:module';
+import { TextDecoder } from 'node:util';
 
 export const tokenizerNames = ['char', 'gpt2'] as const;
 export type TokenizerName = (typeof tokenizerNames)[number];
@@ -83,11 +84,43 @@ interface Gpt2Package {
 
 let gpt2: Tokenizer | null = null;
 
+/**
+ * A tokenizer as data, for threads and metadata (structured-cloneable, and small: a char vocabulary is one
+ * string of its symbols in id order, each one code point).
+ */
+export interface TokenizerSpec {
+  readonly name: TokenizerName;
+  readonly vocab?: string;
+}
+
+/** The spec of a tokenizer (the inverse of tokenizerFor). */
+export function tokenizerSpec(t: Pick<Tokenizer, 'name' | 'vocab'>): TokenizerSpec {
+  return t.name === 'char' ? { name: 'char', vocab: t.vocab!.join('') } : { name: t.name };
+}
+
+let cached: { spec: TokenizerSpec; tokenizer: Tokenizer } | null = null;
+
+/** The tokenizer of `spec`, kept for the next call with the same spec (a thread builds it once). */
+export function tokenizerFor(spec: TokenizerSpec): Tokenizer {
+  if (cached === null || cached.spec.name !== spec.name || cached.spec.vocab !== spec.vocab) {
+    cached = { spec, tokenizer: spec.name === 'gpt2' ? gpt2Tokenizer() : charTokenizer([...(spec.vocab ?? '')]) };
+  }
+  return cached.tokenizer;
+}
+
 /** GPT-2's tokenizer (r50k_base), shared by every caller on this thread. */
 export function gpt2Tokenizer(): Tokenizer {
   if (gpt2 !== null) return gpt2;
   // require, not import: synchronous and on first use (the ranks take ≈ 0.1 s to load).
-  const pkg = createRequire(import.meta.url)('gpt-tokenizer/encoding/r50k_base') as Gpt2Package;
+  const require = createRequire(import.meta.url);
+  const pkg = require('gpt-tokenizer/encoding/r50k_base') as Gpt2Package;
+  // gpt-tokenizer 4.0's decode() runs every call's bytes through one module-wide TextDecoder with
+  // { stream: true } and never ends the stream: ids that end inside a UTF-8 character (a sample cut after
+  // any of GPT-2's byte tokens) leave those bytes in it, and they come out at the start of the *next*
+  // call's text, whoever makes it. Ending the stream after each call gives what a one-shot decode gives
+  // (tiktoken's errors="replace": U+FFFD for the incomplete character) and leaves nothing behind.
+  const { decoder } = require('gpt-tokenizer/BytePairEncodingCore') as { decoder?: TextDecoder };
+  if (!(decoder instanceof TextDecoder)) throw new Error('gpt-tokenizer: BytePairEncodingCore no longer exports its decoder (see gpt2Tokenizer in src/models/tokenizer.ts)');
   if (pkg.vocabularySize !== kGpt2VocabSize) throw new Error(`gpt-tokenizer's r50k_base has ${pkg.vocabularySize} tokens, expected ${kGpt2VocabSize}`);
   // No special token is recognised in text: encode_ordinary.
   const ordinary = { disallowedSpecial: new Set<string>() };
@@ -100,7 +133,7 @@ export function gpt2Tokenizer(): Tokenizer {
       for (let i = 0; i < ids.length; i++) {
         if (!Number.isInteger(ids[i]) || ids[i] < 0 || ids[i] >= kGpt2VocabSize) throw new RangeError(`token id ${ids[i]} at ${i} is not in GPT-2's vocabulary of ${kGpt2VocabSize}`);
       }
-      return pkg.decode(Array.from(ids));
+      return pkg.decode(Array.from(ids)) + decoder.decode();
     },
   } satisfies Tokenizer);
   return gpt2;

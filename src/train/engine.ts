@@ -8,7 +8,7 @@
 import type { TensorSpec } from '../memory/layout.js';
 import type { TensorView } from '../memory/tensor-views.js';
 import type { ExtensionInit } from '../parallel/worker-protocol.js';
-import type { SampleContext } from '../models/model-module.js';
+import type { InitSource, SampleContext } from '../models/model-module.js';
 
 export const engineKinds = Object.freeze(['shardtrain', 'tfjs'] as const);
 export type EngineKind = (typeof engineKinds)[number];
@@ -45,7 +45,7 @@ export interface ThreadInfo {
   readonly passes?: number;
 }
 
-export type SampleOptions = Pick<SampleContext, 'prompt' | 'tokens' | 'temperature'>;
+export type SampleOptions = Pick<SampleContext, 'prompt' | 'tokens' | 'temperature' | 'topK'>;
 
 export interface Engine {
   readonly kind: EngineKind;
@@ -55,6 +55,11 @@ export interface Engine {
   readonly counts: { readonly train: number; readonly eval: number };
   /** Tokens per training example for sequence models (progress shows tokens/s), else null. */
   readonly tokensPerExample: number | null;
+  /**
+   * Where the initial values come from instead of initialValues() (the model module's initSource): the
+   * trainer reads it into the parameters before the first step, unless it resumes. null: initialValues().
+   */
+  readonly initSource: InitSource | null;
   /** The worker extension every pool thread loads to run this engine's tasks. */
   readonly extension: ExtensionInit;
   /** The run's memory plan in one line, when the engine plans its memory (the run prints it). */

@@ -14,13 +14,14 @@ import { allocateResidents, kStop, Residents } from '../parallel/resident.js';
 import { abortTeamAt, allocateTeams, resetTeamAt } from '../parallel/team.js';
 import { engineModel, isEngineBuiltin, type EngineBuiltin } from '../models/builtin-engines.js';
 import type { EngineModel, PassKind, PassShape } from '../models/engine-model.js';
-import { builtinModels, checkDataSet, isTokenWindows, loadModelModule, tokensPerExample, type DataSet, type ExampleSet } from '../models/model-module.js';
+import { builtinModels, checkDataSet, isTokenWindows, loadModelModule, tokensPerExample, type DataSet, type ExampleSet, type InitSource } from '../models/model-module.js';
 import { ConfigError, type TrainConfig } from './config.js';
 import type { Engine, EngineTask, EvalPart, SampleOptions } from './engine.js';
 import { checkMemoryPlan, describeMemoryPlan, memoryPlan, planArena, type ArenaPlan, type MemoryPlan } from './memory-plan.js';
 import { kResidentGrad, type EngineReplicaInit, type EngineTaskPayload } from './shardtrain-replica.js';
 import type { EngineFault } from './shardtrain-runner.js';
 import { isAbandoned } from './step-guard.js';
+import { exampleBytes, sharedExamples } from './shared-data.js';
 
 const replicaModule = new URL('./shardtrain-replica.js', import.meta.url).href;
 
@@ -37,22 +38,10 @@ export function teamSizes(threads: number, replicas: number): number[] {
   return Array.from({ length: replicas }, (_, r) => Math.floor(threads / replicas) + (r < threads % replicas ? 1 : 0));
 }
 
-/** A copy of `a` in shared memory: every thread views the same bytes (structured clone passes the handle). */
-function shared<T extends Int32Array | Float32Array | Uint16Array>(a: T): T {
-  const Ctor = a.constructor as new (b: SharedArrayBuffer) => T;
-  const out = new Ctor(new SharedArrayBuffer(a.byteLength));
-  out.set(a);
-  return out;
-}
-
+/** The data in shared memory once (shared-data.ts); this engine's models take int32 token ids or examples. */
 function shareExamples(e: ExampleSet): ExampleSet {
-  if (isTokenWindows(e)) return { ...e, tokens: shared(e.tokens) };
-  if (!(e.x instanceof Int32Array) || !(e.y instanceof Int32Array)) throw new TypeError('the shardtrain engine takes int32 examples (token ids)');
-  return { ...e, x: shared(e.x), y: shared(e.y) };
-}
-
-function exampleBytes(e: ExampleSet): number {
-  return isTokenWindows(e) ? e.tokens.byteLength : e.x.byteLength + e.y.byteLength;
+  if (!isTokenWindows(e) && (!(e.x instanceof Int32Array) || !(e.y instanceof Int32Array))) throw new TypeError('the shardtrain engine takes int32 examples (token ids)');
+  return sharedExamples(e);
 }
 
 /** The model, its data and the plan of a run: what create() allocates from, and all that --dry-run prints. */
@@ -66,6 +55,8 @@ export interface EngineSetupPlan {
   readonly arenas: readonly ArenaPlan[];
   readonly memory: MemoryPlan;
   readonly flavor: SimdFlavor;
+  /** Where the initial values come from instead of the model's (the trainer reads it), or null. */
+  readonly initSource: InitSource | null;
 }
 
 /** Load the data and plan the run (nothing large allocated yet); the plan is checked against the machine. */
@@ -78,6 +69,7 @@ export async function planShardtrainRun(config: TrainConfig, replicas: number, t
   const data = await mod.loadData({ options: config.model.options, seed: config.seed });
   const counts = checkDataSet(data, builtinModels[module]);
   const model = engineModel(module, config.model.options, data.meta);
+  const initSource = mod.initSource?.({ options: config.model.options }) ?? null;
   const k = config.accumulateSteps;
   const micro = config.batchSize / (replicas * k);
   const T = model.window;
@@ -99,7 +91,7 @@ export async function planShardtrainRun(config: TrainConfig, replicas: number, t
     dataBytes: exampleBytes(data.train) + exampleBytes(data.eval),
     threads,
   });
-  return { module, model, data, counts, shapes, members, arenas, memory, flavor };
+  return { module, model, data, counts, shapes, members, arenas, memory, flavor, initSource };
 }
 
 export class ShardtrainEngine implements Engine {
@@ -108,6 +100,7 @@ export class ShardtrainEngine implements Engine {
   readonly tensors: readonly TensorSpec[];
   readonly counts: { readonly train: number; readonly eval: number };
   readonly tokensPerExample: number | null;
+  readonly initSource: InitSource | null;
   readonly extension: { readonly module: string; readonly data: EngineReplicaInit };
   /** The memory plan in one line (the run prints it). */
   readonly planLine: string;
@@ -130,6 +123,7 @@ export class ShardtrainEngine implements Engine {
     this.tensors = plan.model.tensors;
     this.counts = plan.counts;
     this.tokensPerExample = tokensPerExample(plan.data.train);
+    this.initSource = plan.initSource;
     this.extension = { module: replicaModule, data: init };
     this.planLine = describeMemoryPlan(plan.memory);
     const slots = plan.members.reduce((n, g) => n + g, 0);

@@ -60,6 +60,7 @@ export interface SampleTaskOptions {
   readonly prompt?: string;
   readonly tokens?: number;
   readonly temperature?: number;
+  readonly topK?: number;
 }
 
 export type EngineTaskPayload =

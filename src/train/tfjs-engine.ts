@@ -7,12 +7,13 @@ import type { TensorSpec } from '../memory/layout.js';
 import { tensorParts, type TensorView } from '../memory/tensor-views.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { tf } from '../tfjs/tf.js';
-import { startModel, tokensPerExample, type StartedModel } from '../models/model-module.js';
+import { startModel, tokensPerExample, type InitSource, type StartedModel } from '../models/model-module.js';
 import type { TrainConfig } from './config.js';
 import type { Engine, EngineTask, SampleOptions } from './engine.js';
 import { exampleIsFinite } from './non-finite.js';
 import type { ReplicaInit, ReplicaTask } from './tfjs-replica.js';
 import { replicaLabel } from './step-guard.js';
+import { sharedDataSet } from './shared-data.js';
 
 const replicaModule = new URL('./tfjs-replica.js', import.meta.url).href;
 
@@ -22,6 +23,7 @@ export class TfjsEngine implements Engine {
   readonly tensors: readonly TensorSpec[];
   readonly counts: { readonly train: number; readonly eval: number };
   readonly tokensPerExample: number | null;
+  readonly initSource: InitSource | null;
   readonly extension: { readonly module: string; readonly data: ReplicaInit };
   readonly #started: StartedModel;
   readonly #replicas: number;
@@ -35,13 +37,19 @@ export class TfjsEngine implements Engine {
     this.tensors = started.tensors;
     this.counts = started.counts;
     this.tokensPerExample = tokensPerExample(started.data.train);
+    this.initSource = started.module.initSource?.({ options: init.modelOptions }) ?? null;
     this.extension = { module: replicaModule, data: init };
   }
 
-  /** Load tfjs and the model module here, build the model and its data, and say what the replicas get. */
+  /**
+   * Load tfjs and the model module here, build the model and its data, and say what the replicas get: the
+   * data too, in shared memory, so that no replica loads (and holds) a copy of its own.
+   */
   static async create(config: TrainConfig, replicas: number, threads: number, threadTable: SharedArrayBuffer): Promise<TfjsEngine> {
-    const started = await startModel({ module: config.model.module, options: config.model.options, seed: config.seed, backend: config.backend });
+    const loaded = await startModel({ module: config.model.module, options: config.model.options, seed: config.seed, backend: config.backend });
+    const started: StartedModel = { ...loaded, data: sharedDataSet(loaded.data) };
     const init: ReplicaInit = {
+      data: started.data,
       moduleUrl: started.url,
       modelOptions: config.model.options,
       seed: config.seed,

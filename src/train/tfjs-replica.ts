@@ -25,6 +25,8 @@ export interface ReplicaInit {
   readonly moduleUrl: string;
   readonly modelOptions: Readonly<Record<string, unknown>>;
   readonly seed: number;
+  /** The coordinator's data set, in shared memory (the replica does not load its own). */
+  readonly data: DataSet;
   readonly backend: BackendName;
   /** What the coordinator's copy of the model has: every replica must build the same. */
   readonly tensors: readonly TensorSpec[];
@@ -201,7 +203,7 @@ export class Replica {
 /** The worker-extension entry point: called once per pool thread. */
 export async function createHandler(data: unknown, env: ExtensionEnv): Promise<(payload: unknown) => unknown> {
   const init = data as ReplicaInit;
-  const started = await startModel({ module: init.moduleUrl, options: init.modelOptions, seed: init.seed, backend: init.backend });
+  const started = await startModel({ module: init.moduleUrl, options: init.modelOptions, seed: init.seed, backend: init.backend, data: init.data });
   const replica = new Replica(init, started, env);
   return (payload: unknown) => {
     const task = payload as ReplicaTask;

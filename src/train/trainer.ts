@@ -13,6 +13,8 @@ import { createOptimizer, type ShardedAdamW } from '../parallel/optimizer.js';
 import { settleAll } from '../parallel/settle.js';
 import { writeCheckpoint } from '../checkpoint/checkpoint.js';
 import { Checkpoint } from '../checkpoint/open.js';
+import { Gpt2Checkpoint } from '../checkpoint/gpt2-import.js';
+import type { InitSource } from '../models/model-module.js';
 import { optimizerOptionsFromConfig, parseConfig, ConfigError, type TrainConfig, type TrainConfigInput } from './config.js';
 import { DataOrder, type DataPosition } from './data-order.js';
 import type { Engine, EvalPart, SampleOptions, ThreadInfo } from './engine.js';
@@ -107,8 +109,11 @@ export class Trainer {
     const { tensors } = engine;
     const optimizerOptions = optimizerOptionsFromConfig(config, engine.counts); // counts: a timescale in epochs needs N
     let optimizer: ShardedAdamW;
+    let init: Gpt2Checkpoint | null = null;
     try {
       checkpoint?.check(tensors, stateNamesFor(optimizerOptions.amsgrad === true));
+      // A resume continues from its checkpoint: the init file is neither opened nor read then.
+      if (checkpoint === null && engine.initSource !== null) init = openInit(engine.initSource, tensors);
       const initial = engine.initialValues();
       optimizer = await createOptimizer({
         ...optimizerOptions,
@@ -122,10 +127,12 @@ export class Trainer {
       await engine.close();
       throw err;
     }
-    checkpoint?.readInto(tensors, Object.fromEntries(optimizer.stateNames.map((s) => [s, optimizer.stateViews(s)])));
     const trainer = new Trainer({ config, threads, replicas, engine, optimizer, guard, skips });
     engine.attach?.((task) => trainer.#run(task.payload, task.label), { keepThreads: optimizer.runsInline });
     try {
+      checkpoint?.readInto(tensors, Object.fromEntries(optimizer.stateNames.map((s) => [s, optimizer.stateViews(s)])));
+      // The init file's values replace the initial values before the first step (Adam's moments start at 0).
+      init?.readInto(optimizer.params);
       // Every thread loads the engine now (one task each: piscina gives a busy thread no second task), so a
       // broken model module fails here and the first step's deadline does not include the start-up.
       await settleAll(Array.from({ length: threads }, () => trainer.#run(engine.infoTask(), 'loading the model module')));
@@ -307,6 +314,14 @@ export function runThreads(config: TrainConfig, threadsOption: number | undefine
     throw new ConfigError(`${where}: batchSize ${config.batchSize} is not divisible by replicas × accumulateSteps = ${replicas} × ${config.accumulateSteps}`);
   }
   return { threads, replicas };
+}
+
+/** Open an init source and map it onto the model's tensors: every name and shape checked, no value read yet. */
+function openInit(source: InitSource, tensors: readonly TensorSpec[]): Gpt2Checkpoint {
+  switch (source.format) {
+    case 'gpt2':
+      return Gpt2Checkpoint.open(source.path, tensors);
+  }
 }
 
 /** The skip counters of a checkpoint's `data` metadata (absent in older checkpoints: none skipped). */
