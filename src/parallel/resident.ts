@@ -62,6 +62,15 @@ export function serveResident(b: ResidentBuffers, slot: number, handle: (op: num
   }
 }
 
+let lastYield = performance.now();
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => {
+    lastYield = performance.now();
+    resolve();
+  }));
+}
+
 /** Main-thread side: post a command to a slot, and wait for it. */
 export class Residents {
   readonly buffers: ResidentBuffers;
@@ -95,11 +104,15 @@ export class Residents {
     const target = Atomics.load(this.#ints, base + kSeq);
     for (;;) {
       const now = Atomics.load(this.#ints, base + kDone);
-      if (now >= target) return this.#results[slot];
+      if (now >= target) break;
       Atomics.wait(this.#ints, base + kDone, now, kPosterSliceMs);
-      if (Atomics.load(this.#ints, base + kDone) >= target) return this.#results[slot];
-      await new Promise((resolve) => setImmediate(resolve));
+      if (Atomics.load(this.#ints, base + kDone) >= target) break;
+      await yieldToEventLoop();
     }
+    // Steps that finish within a slice never leave the microtask queue: a loop of them would starve the event
+    // loop (signals, stdout, timers). Give it a turn at least every kPosterSliceMs.
+    if (performance.now() - lastYield > kPosterSliceMs) await yieldToEventLoop();
+    return this.#results[slot];
   }
 
   /** A slot whose resident ended (its task failed) counts its pending commands as done, for the next resident. */
