@@ -102,6 +102,9 @@ export class Residents {
   async done(slot: number): Promise<number> {
     const base = slot * kSlotInts;
     const target = Atomics.load(this.#ints, base + kSeq);
+    // The caller posts to every slot before it waits for any (the waits below block this thread): start
+    // waiting only once the current synchronous run of posts is over.
+    await null;
     for (;;) {
       const now = Atomics.load(this.#ints, base + kDone);
       if (now >= target) break;
