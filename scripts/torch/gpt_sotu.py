@@ -35,6 +35,7 @@ p.add_argument('--init', choices=['shardtrain', 'torch'], default='shardtrain')
 p.add_argument('--steps', type=int, default=None)
 p.add_argument('--eval-every', type=int, default=None)
 p.add_argument('--json', default=None)
+p.add_argument('--micro-batch', type=int, default=None, help='windows per forward/backward, gradients accumulated (default: the whole batch)')
 args = p.parse_args()
 torch.set_num_threads(args.threads)
 
@@ -43,8 +44,9 @@ meta = json.load(open(os.path.join(d, 'meta.json')))
 cfg = meta['config']
 o = cfg['model']['options']
 L, nl = meta['window'], o['layers']
-vocab = meta['meta']['vocab']
-V = len(vocab)
+# A character vocabulary comes as the tokenizer's symbols; GPT-2's ids have none (sampling then prints ids).
+V = meta['meta']['vocabSize']
+vocab = meta['meta']['tokenizer'].get('vocab')
 B = cfg['batchSize']
 steps = args.steps or meta['steps']
 train_tokens = torch.from_numpy(np.fromfile(os.path.join(d, 'train_tokens.i32'), dtype='<i4').astype(np.int64))
@@ -131,6 +133,7 @@ def baselines():
 
 @torch.no_grad()
 def sample(prompt='\n', n=300, seed=0):
+    if vocab is None: return ''
     g = torch.Generator().manual_seed(seed)
     idx = torch.tensor([[vocab.index(c) for c in prompt]])
     for _ in range(n):
@@ -147,10 +150,14 @@ train_time = 0.0
 for t in range(steps):
     t0 = time.perf_counter()
     for g_ in opt.param_groups: g_['lr'] = oc['lr'] * lr_mult(t)
-    x, y = windows(train_tokens, order[t])
-    loss = F.cross_entropy(forward(x).view(-1, V), y.reshape(-1))
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    mb = args.micro_batch or B
+    loss = 0.0
+    for s0 in range(0, B, mb):
+        x, y = windows(train_tokens, order[t][s0:s0 + mb])
+        part = F.cross_entropy(forward(x).view(-1, V), y.reshape(-1)) * (x.shape[0] / B)
+        part.backward()
+        loss += part.detach()
     if clip: torch.nn.utils.clip_grad_norm_(list(params.values()), clip)
     opt.step()
     train_time += time.perf_counter() - t0
