@@ -101,6 +101,13 @@ describe(`prepare and prepared directories (seed ${seed})`, function () {
     }
   });
 
+  it('without --threads a small corpus is tokenized on one thread (a thread per 32 MiB), with it on the threads asked for', async () => {
+    const o = out();
+    const auto = await prepare({ inputs: [corpus], out: o, tokenizer: 'gpt2', chunkBytes: 97, evalFraction: 0.2 });
+    const asked = await prepare({ inputs: [corpus], out: out(), tokenizer: 'gpt2', chunkBytes: 97, evalFraction: 0.2, threads: 2 });
+    expect([auto.threads, asked.threads]).to.deep.equal([1, 2]);
+  });
+
   it('train.bin and val.bin are the same bytes for 1, 2 and 3 threads and any chunk size (char and gpt2)', async () => {
     for (const tokenizer of ['char', 'gpt2'] as const) {
       const results = [];

@@ -52,7 +52,7 @@ export function registerPrepare(program: Command): void {
     .option('--eval-fraction <f>', 'fraction held out: whole files when there are several, else the end of the text', parseNumber('--eval-fraction', (n) => n >= 0 && n < 1, 'a number in [0, 1)'), prepareDefaults.evalFraction)
     .option('--seed <n>', 'seeds which files are held out', parseNumber('--seed', (n) => Number.isSafeInteger(n) && n >= 0, 'a non-negative integer'), prepareDefaults.seed)
     .option('--glob <pattern>', 'files of a folder to read (a pattern without / matches the file name)', prepareDefaults.glob)
-    .option('-t, --threads <n>', 'tokenizing threads (default: all cores)', positiveInt('--threads'))
+    .option('-t, --threads <n>', 'tokenizing threads (default: one per 32 MiB of input, at most all cores)', positiveInt('--threads'))
     .option('--no-progress', 'no progress bar')
     .action(async (inputs: string[], f: Flags) => {
       const bar = f.progress && process.stderr.isTTY === true ? progressBar() : null;

@@ -195,6 +195,7 @@ async function trainInRunDir(trainer: Trainer, lock: RunLock, options: RunOption
     let windowStart = t0;
     let windowSteps = 0;
     let sps = 0;
+    let measured = false;
     let last = { loss: Number.NaN };
     const evaluate = async (): Promise<number> => {
       const evalLoss = await trainer.evaluate();
@@ -214,11 +215,14 @@ async function trainInRunDir(trainer: Trainer, lock: RunLock, options: RunOption
       last = r;
       windowSteps++;
       const now = performance.now();
+      // The rate over the last second; until a first second has passed, over the steps so far (not 0).
+      const windowRate = (windowSteps * c.batchSize * 1000) / Math.max(now - windowStart, 1e-3);
       if (now - windowStart > 1000 || r.step === total) {
-        sps = (windowSteps * c.batchSize * 1000) / (now - windowStart);
+        sps = windowRate;
         windowStart = now;
         windowSteps = 0;
-      }
+        measured = true;
+      } else if (!measured) sps = windowRate;
       if (r.step % c.logEvery === 0 || r.step === total) {
         metric({ step: r.step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, samplesPerSec: Math.round(sps), ...(tpe === null ? {} : { tokensPerSec: Math.round(sps * tpe) }), elapsedSec: (now - t0) / 1000 });
       }
