@@ -120,11 +120,26 @@ describe('gpt: training', function () {
   it('a run prints tokens/s, a held-out loss and a sample at each evaluation; `sample` continues a prompt from the run', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shardtrain-gpt-run-'));
     const configPath = join(dir, 'gpt.json');
-    writeFileSync(configPath, JSON.stringify(tinyGptConfig({ steps: 6, logEvery: 2, evalEvery: 3 })));
+    const config = tinyGptConfig({ steps: 6, logEvery: 2, evalEvery: 3, checkpointEvery: 3 });
+    writeFileSync(configPath, JSON.stringify(config));
     const lines: string[] = [];
     const summary = await runTraining({ configPath, threads: 2, out: join(dir, 'run'), progress: false, log: (l) => lines.push(l) });
     expect(lines.some((l) => /step 6\/6 .* \d+ tokens\/s$/.test(l)), lines.join('\n')).to.equal(true);
-    expect(lines).to.include.members([`step 3: held-out loss ${lines.find((l) => l.startsWith('step 3: held-out loss'))!.slice(22)}`]);
+    // The printed held-out losses are those of the parameters at steps 3 and 6, evaluated again here from the
+    // run's checkpoints by a fresh trainer.
+    const evalAt = async (step: number): Promise<number> => {
+      const t = await Trainer.create({ config, threads: 2, resume: join(dir, 'run', `checkpoint-${String(step).padStart(8, '0')}.safetensors`) });
+      try {
+        return await t.evaluate();
+      } finally {
+        await t.close();
+      }
+    };
+    const [at3, at6] = [await evalAt(3), await evalAt(6)];
+    expect(at3).to.be.within(0, Math.log(200)).and.not.equal(at6);
+    expect(lines).to.include(`step 3: held-out loss ${at3.toFixed(4)}`);
+    expect(summary.evalLoss).to.be.closeTo(at6, 1e-6);
+    expect(lines.some((l) => l.startsWith('done: 6 steps') && l.includes(`held-out loss ${at6.toFixed(4)}`)), lines.join('\n')).to.equal(true);
     expect(lines.filter((l) => l.startsWith('sample 1: "'))).to.have.length(2); // at step 3 and at the end
     expect(summary.samples[0]).to.have.length(200); // the default sample length, in characters
     const metrics = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
