@@ -5,7 +5,7 @@
 
 import { expect } from 'chai';
 import { binaryLayout } from '../src/tfjs/binary-kernels.js';
-import { registerWasmKernels, restoreTfjsKernels } from '../src/tfjs/register.js';
+import { kernelCalls, registerWasmKernels, restoreTfjsKernels } from '../src/tfjs/register.js';
 import { initTf, tf } from '../src/tfjs/tf.js';
 import { freshSeed, randomArray, rng } from './reference.js';
 
@@ -63,7 +63,15 @@ describe(`Add, Sub, Multiply, RealDiv on the wasm backend, seed ${seed}`, functi
         const a = values(sa.reduce((p, d) => p * d, 1), next);
         const b = values(sb.reduce((p, d) => p * d, 1), next);
         const run = () => tf.tidy(() => tf[name](tf.tensor(a, sa), tf.tensor(b, sb)).dataSync() as Float32Array);
+        const kernel = { add: 'Add', sub: 'Sub', mul: 'Multiply', div: 'RealDiv' }[name];
+        const count = () => kernelCalls().get(kernel) ?? { calls: 0, toTfjs: 0 };
+        const before = count();
         const ours = run();
+        const after = count();
+        // Which code ran: ours, unless the broadcast is one binaryLayout has no m×n view for (then tfjs's, counted).
+        const toTfjs = binaryLayout(sa, sb, tf.broadcast_util.assertAndGetBroadcastShape(sa, sb)) === null ? 1 : 0;
+        expect([after.calls - before.calls, after.toTfjs - before.toTfjs], 'calls of ours, of them handed to tfjs').to.deep.equal([1, toTfjs]);
+        if (sa.join() === sb.join()) expect(toTfjs, 'same shapes run on ours').to.equal(0);
         restoreTfjsKernels(tf);
         const theirs = run();
         registerWasmKernels(tf);

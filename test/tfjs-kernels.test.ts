@@ -14,7 +14,7 @@ import { expect } from 'chai';
 import { Worker } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs-core';
 import { initTf, tf } from '../src/tfjs/tf.js';
-import { registerWasmKernels, restoreTfjsKernels } from '../src/tfjs/register.js';
+import { kernelCalls, registerWasmKernels, restoreTfjsKernels } from '../src/tfjs/register.js';
 import { matMulKernels } from '../src/tfjs/matmul-kernels.js';
 import { compileModule } from '../src/kernels/wasm-modules.js';
 import { backendMemory } from '../src/tfjs/wasm-backend.js';
@@ -211,7 +211,11 @@ describe(`tfjs kernels on the wasm backend, seed ${seed}`, function () {
 
       it(`runs ours, not tfjs's: a sum whose last bit only ${flavor === 'relaxed' ? 'a fused' : 'an unfused'} multiply-add gives`, async function () {
         // (−(1 + 2⁻¹¹))·1 + (1 + 2⁻¹²)·(1 + 2⁻¹²) = 2⁻²⁴ exactly; an unfused second product loses the 2⁻²⁴ (see gemm.test.ts).
+        const count = () => kernelCalls().get('BatchMatMul') ?? { calls: 0, toTfjs: 0 };
+        const before = count();
         const out = tf.tidy(() => tf.matMul(tf.tensor2d([-(1 + 2 ** -11), 1 + 2 ** -12], [1, 2]), tf.tensor2d([1, 1 + 2 ** -12], [2, 1]), false, false).dataSync()[0]);
+        const after = count();
+        expect([after.calls - before.calls, after.toTfjs - before.toTfjs], 'BatchMatMul calls of ours, of them handed to tfjs').to.deep.equal([1, 0]);
         if (flavor === 'relaxed' && out === 0) this.skip(); // relaxed_madd without FMA hardware
         expect(out).to.equal(flavor === 'relaxed' ? 2 ** -24 : 0);
       });

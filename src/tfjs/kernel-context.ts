@@ -28,8 +28,26 @@ export interface KernelArgs<I, A> {
   readonly attrs: A;
 }
 
+/** Calls of our registered kernels by name on this thread, and how many of them went on to tfjs's own. */
+export interface KernelCalls {
+  readonly calls: number;
+  readonly toTfjs: number;
+}
+const callCounts = new Map<string, { calls: number; toTfjs: number }>();
+const countOf = (kernelName: string) => {
+  let c = callCounts.get(kernelName);
+  if (c === undefined) callCounts.set(kernelName, (c = { calls: 0, toTfjs: 0 }));
+  return c;
+};
+
+/** A copy of the counts: tests prove with it which kernels ran, not only that the numbers match. */
+export function kernelCalls(): ReadonlyMap<string, KernelCalls> {
+  return new Map([...callCounts].map(([name, c]) => [name, { ...c }]));
+}
+
 /** Run tfjs's own kernel with the arguments ours received. */
 export function runOriginal<I, A>(ctx: KernelContext, kernelName: string, args: KernelArgs<I, A>): TF.TensorInfo {
+  countOf(kernelName).toTfjs++;
   return ctx.original(kernelName).kernelFunc({
     inputs: args.inputs as unknown as TF.NamedTensorInfoMap,
     backend: args.backend as unknown as TF.KernelBackend,
@@ -47,7 +65,10 @@ export function wasmKernel<I, A>(ctx: KernelContext, kernelName: string, run: (a
     kernelName,
     backendName: 'wasm',
     setupFunc: (backend) => ctx.original(kernelName).setupFunc?.(backend),
-    kernelFunc: ({ inputs, backend, attrs }) => run({ inputs: inputs as unknown as I, backend: backend as unknown as WasmBackend, attrs: attrs as unknown as A }),
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      countOf(kernelName).calls++;
+      return run({ inputs: inputs as unknown as I, backend: backend as unknown as WasmBackend, attrs: attrs as unknown as A });
+    },
   };
 }
 

@@ -11,6 +11,7 @@ import { gatherKernels } from './gather-kernels.js';
 import { Gemm } from '../kernels/gemm.js';
 import { gradientConfigs } from './gradients.js';
 import type { Instances, KernelContext, Tf } from './kernel-context.js';
+export { kernelCalls, type KernelCalls } from './kernel-context.js';
 import { matMulKernels } from './matmul-kernels.js';
 import { Ops } from '../kernels/ops.js';
 import { reduceKernels } from './reduce-kernels.js';
