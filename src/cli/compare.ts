@@ -32,7 +32,7 @@ export function registerCompare(program: Command): void {
     .description('train the same model once per (weight-decay convention, lr, weight decay, seed) and compare: summary.md/json, loss.svg, heatmap.svg, lr-heatmap.svg (with --lr a,b,…)')
     .option('-c, --config <file>', 'training config (JSON); default: the built-in config/char-lm.json')
     .option('--set <key=value>', kSetHelp, collect, [])
-    .option('--conventions <list>', `comma-separated conventions (default: all: ${compareDefaults.conventions.join(',')})`)
+    .option('--conventions <list>', `comma-separated conventions, each optionally +cautious (cautious weight decay: pytorch,pytorch+cautious) (default: all: ${compareDefaults.conventions.join(',')})`)
     .option('--weight-decay <list>', 'comma-separated λ values (default: 0,1e-4,1e-2,1e-1)')
     .option('--normalized-weight-decay <list>', "λ_norm values of Loshchilov & Hutter: λ = λ_norm·√(b/(B·T)) (instead of --weight-decay)")
     .option('--timescale <list>', "τ values in epochs: each run's λ = 1/(r_peak·τ·N/B) from its own lr and convention (instead of --weight-decay)")

@@ -6,12 +6,40 @@
 // A weight-decay column is a λ, a λ_norm (already turned into its λ), or a timescale τ: then every run of the
 // column gets weightDecayTimescale { iterations: τ·N/B } and the optimizer derives its λ from its own lr and
 // convention (src/optim/weight-decay.ts), which is what lets a τ transfer across lr where a raw λ does not.
+//
+// A series is a convention, or a convention with cautious decay ("pytorch+cautious": the same knobs with
+// cautiousWeightDecay on), so that a grid can hold both side by side, paired by seed.
 
-import type { ConventionName } from '../optim/conventions.js';
+import { conventionNames, isConventionName, type ConventionName } from '../optim/conventions.js';
 import { bertNoDecay, hfNoDecay } from '../optim/decay-rules.js';
 import { parseConfig, type TrainConfig } from '../train/config.js';
 
 export type ExclusionSetting = TrainConfig['optimizer']['excludeFromWeightDecay'];
+
+/** A series name: a convention, or a convention followed by a variant ("+cautious"). */
+export type SeriesName = ConventionName | `${ConventionName}${SeriesVariant}`;
+export type SeriesVariant = '+cautious';
+/** The variants a series name may end with, and the knobs each sets on top of the convention. */
+export const kSeriesVariants: Readonly<Record<SeriesVariant, { readonly cautiousWeightDecay: true }>> = Object.freeze({ '+cautious': Object.freeze({ cautiousWeightDecay: true }) });
+
+export interface SeriesSpec {
+  readonly series: SeriesName;
+  readonly convention: ConventionName;
+  /** cautiousWeightDecay on for this series (on top of whatever the config says). */
+  readonly cautious: boolean;
+}
+
+/** "pytorch" → pytorch; "pytorch+cautious" → pytorch with cautious decay; anything else is one line naming it. */
+export function parseSeries(name: string): SeriesSpec {
+  const plus = name.indexOf('+');
+  const convention = plus < 0 ? name : name.slice(0, plus);
+  const variant = plus < 0 ? '' : name.slice(plus);
+  if (!isConventionName(convention)) throw new RangeError(`unknown convention ${JSON.stringify(convention)} (known: ${conventionNames.join(', ')})`);
+  if (variant !== '' && !(variant in kSeriesVariants)) {
+    throw new RangeError(`unknown variant ${JSON.stringify(variant)} of ${convention} in ${JSON.stringify(name)} (known: ${Object.keys(kSeriesVariants).join(', ')})`);
+  }
+  return { series: name as SeriesName, convention, cautious: variant === '+cautious' };
+}
 
 export interface GridRun {
   /** 0-based position in the grid (the order runs are trained in). */
@@ -19,6 +47,8 @@ export interface GridRun {
   /** Legend name: the convention, or e.g. "pytorch, no exclusion" for the exclusion example. */
   readonly series: string;
   readonly convention: ConventionName;
+  /** cautiousWeightDecay set by the series ("+cautious"). */
+  readonly cautious: boolean;
   /** The base lr of this run. */
   readonly lr: number;
   /** The weight-decay column: its title, λ (null under a timescale: the optimizer derives it), λ_norm or τ. */
@@ -62,7 +92,8 @@ export function timescaleColumn(epochs: number, iterationsPerEpoch: number): Dec
 
 export interface GridSpec {
   readonly base: TrainConfig;
-  readonly conventions: readonly ConventionName[];
+  /** Series: conventions, or conventions with a variant ("pytorch+cautious"). */
+  readonly conventions: readonly SeriesName[];
   /** The base lrs (rows). Default: the config's lr alone. */
   readonly lrs?: readonly number[];
   readonly decays: readonly DecayColumn[];
@@ -84,19 +115,26 @@ export function toggledExclusion(rule: ExclusionSetting): ExclusionSetting {
   return rule === undefined ? [...bertNoDecay] : undefined;
 }
 
-export function exampleSeries(convention: ConventionName, rule: ExclusionSetting): string {
-  return rule === undefined ? `${convention}, BERT exclusion` : `${convention}, no exclusion`;
+export function exampleSeries(series: string, rule: ExclusionSetting): string {
+  return rule === undefined ? `${series}, BERT exclusion` : `${series}, no exclusion`;
 }
 
-/** The base config with this run's seed, convention, lr, decay column and exclusion rule (the config's own λ or τ is replaced). */
-function runConfig(base: TrainConfig, convention: ConventionName, lr: number, d: DecayColumn, seed: number, exclusion: ExclusionSetting): TrainConfig {
+/** The base config with this run's seed, series, lr, decay column and exclusion rule (the config's own λ or τ is replaced). */
+function runConfig(base: TrainConfig, s: SeriesSpec, lr: number, d: DecayColumn, seed: number, exclusion: ExclusionSetting): TrainConfig {
   const { excludeFromWeightDecay: _drop, weightDecay: _λ, weightDecayTimescale: _τ, ...optimizer } = base.optimizer;
   const decay = d.timescale === null ? { weightDecay: d.weightDecay! } : { weightDecayTimescale: { iterations: d.timescale.iterations } };
   return parseConfig(
     {
       ...base,
       seed,
-      optimizer: { ...optimizer, convention, lr, ...decay, ...(exclusion === undefined ? {} : { excludeFromWeightDecay: exclusion }) },
+      optimizer: {
+        ...optimizer,
+        convention: s.convention,
+        lr,
+        ...decay,
+        ...(s.cautious ? kSeriesVariants['+cautious'] : {}),
+        ...(exclusion === undefined ? {} : { excludeFromWeightDecay: exclusion }),
+      },
     },
     'compare run config',
   );
@@ -106,15 +144,17 @@ function runConfig(base: TrainConfig, convention: ConventionName, lr: number, d:
 export function buildGrid(spec: GridSpec): GridRun[] {
   const runs: GridRun[] = [];
   const rule = spec.base.optimizer.excludeFromWeightDecay;
+  const series = spec.conventions.map(parseSeries);
   for (let s = 0; s < spec.seeds; s++) {
     const seed = spec.base.seed + s;
     for (const lr of spec.lrs ?? [spec.base.optimizer.lr]) {
       for (const d of spec.decays) {
-        const add = (series: string, convention: ConventionName, exclusion: ExclusionSetting, example: boolean) =>
+        const add = (name: string, which: SeriesSpec, exclusion: ExclusionSetting, example: boolean) =>
           runs.push({
             index: runs.length,
-            series,
-            convention,
+            series: name,
+            convention: which.convention,
+            cautious: which.cautious,
             lr,
             column: d.label,
             weightDecay: d.weightDecay,
@@ -123,14 +163,13 @@ export function buildGrid(spec: GridSpec): GridRun[] {
             seed,
             exclusion,
             exclusionExample: example,
-            config: runConfig(spec.base, convention, lr, d, seed, exclusion),
+            config: runConfig(spec.base, which, lr, d, seed, exclusion),
           });
-        for (const convention of spec.conventions) add(convention, convention, rule, false);
+        for (const one of series) add(one.series, one, rule, false);
         // At λ = 0 the rule changes nothing: the example runs only where there is decay to exclude.
         if (spec.exclusionExample && (d.weightDecay === null || d.weightDecay > 0)) {
-          const first = spec.conventions[0];
-          const toggled = toggledExclusion(rule);
-          add(exampleSeries(first, rule), first, toggled, true);
+          const first = series[0];
+          add(exampleSeries(first.series, rule), first, toggledExclusion(rule), true);
         }
       }
     }

@@ -4,15 +4,19 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { conventionNames, isConventionName, type ConventionName } from '../optim/conventions.js';
+import { conventionNames } from '../optim/conventions.js';
 import { ConfigError } from '../train/config.js';
+import { parseSeries, type SeriesName } from './grid.js';
 
 export interface CompareOptions {
   /** Path of a training config (config/*.json). Its optimizer section is the baseline every run shares. */
   configPath: string;
   /** `KEY=VALUE` overrides of the config (`--set`), applied before it is validated. */
   sets?: readonly string[];
-  /** Conventions to compare. Default: all of them (conventionNames). */
+  /**
+   * Conventions to compare. Default: all of them (conventionNames). "<convention>+cautious" is that
+   * convention with cautiousWeightDecay on, as a series of its own ("pytorch,pytorch+cautious").
+   */
   conventions?: readonly string[];
   /** λ values (the grid's columns). Default [0, 1e-4, 1e-2, 1e-1]. Not with normalizedWeightDecay. */
   weightDecays?: readonly number[];
@@ -57,7 +61,7 @@ export const compareDefaults = Object.freeze({
 export interface ResolvedCompareOptions {
   readonly configPath: string;
   readonly sets: readonly string[];
-  readonly conventions: readonly ConventionName[];
+  readonly conventions: readonly SeriesName[];
   /** Plain λ values, λ_norm values, or τ in epochs (the last two turned into λ once the data set size is known). */
   readonly decay: { readonly kind: DecayAxis; readonly values: readonly number[] };
   /** The lr axis, or undefined for the config's lr alone. */
@@ -122,7 +126,11 @@ export function resolveCompareOptions(options: CompareOptions): ResolvedCompareO
   if (o.conventions.length === 0) throw new ConfigError(`--conventions must list at least one convention, got an empty list (known: ${conventionNames.join(', ')})`);
   const seen = new Set<string>();
   for (const name of o.conventions) {
-    if (!isConventionName(name)) throw new ConfigError(`--conventions: unknown convention ${JSON.stringify(name)} (known: ${conventionNames.join(', ')})`);
+    try {
+      parseSeries(name);
+    } catch (err) {
+      throw new ConfigError(`--conventions: ${(err as Error).message}`);
+    }
     if (seen.has(name)) throw new ConfigError(`--conventions: ${name} is listed twice`);
     seen.add(name);
   }
@@ -148,7 +156,7 @@ export function resolveCompareOptions(options: CompareOptions): ResolvedCompareO
   return {
     configPath: o.configPath,
     sets: o.sets ?? [],
-    conventions: o.conventions as ConventionName[],
+    conventions: o.conventions as SeriesName[],
     decay,
     lrs: o.lrs === undefined ? undefined : [...o.lrs],
     seeds: o.seeds,
