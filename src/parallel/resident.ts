@@ -12,6 +12,8 @@
 //   kArgs…   its integer arguments
 // and one Float64 result per slot.
 
+import { availableParallelism } from 'node:os';
+
 const kSeq = 0;
 const kDone = 1;
 const kOp = 2;
@@ -21,7 +23,13 @@ const kSlotInts = 16;
 /** The op that ends a resident's task. */
 export const kStop = -1;
 
-/** Loads of kSeq before a resident sleeps: covers the optimizer's inline step in between (a few µs). */
+/**
+ * Loads of kSeq before a resident sleeps: covers the optimizer's inline step in between (a few µs) — when
+ * there is a core for it. With as many residents as cores, the poster's thread is one thread too many: a
+ * resident that spins holds the core the poster needs to finish the step and post the next, so residents
+ * sleep at once (`npm run bench:train -- --runs fixed`, 2 threads of 2 cores: with another job on the
+ * machine 0.175 ms per step spinning, 0.097 not; on a quiet machine the same, 0.112–0.127 ms either way).
+ */
 const kSpins = 4000;
 /** A sleeping resident looks again at least this often. */
 const kWaitSliceMs = 500;
@@ -31,10 +39,13 @@ const kPosterSliceMs = 2;
 export interface ResidentBuffers {
   readonly slots: SharedArrayBuffer;
   readonly results: SharedArrayBuffer;
+  /** Loads before a resident sleeps (see kSpins). */
+  readonly spins: number;
 }
 
-export function allocateResidents(count: number): ResidentBuffers {
-  return { slots: new SharedArrayBuffer(count * kSlotInts * 4), results: new SharedArrayBuffer(count * 8) };
+/** `count` residents' slots, with `cores` cores for them and their poster. */
+export function allocateResidents(count: number, cores = availableParallelism()): ResidentBuffers {
+  return { slots: new SharedArrayBuffer(count * kSlotInts * 4), results: new SharedArrayBuffer(count * 8), spins: count < cores ? kSpins : 0 };
 }
 
 /** Worker side: serve slot `slot` until kStop; `handle(op, args)` returns the command's number (or throws: the task ends with it). */
@@ -46,7 +57,7 @@ export function serveResident(b: ResidentBuffers, slot: number, handle: (op: num
   for (;;) {
     let spins = 0;
     while (Atomics.load(ints, kSeq) === seen) {
-      if (++spins > kSpins) Atomics.wait(ints, kSeq, seen, kWaitSliceMs);
+      if (++spins > b.spins) Atomics.wait(ints, kSeq, seen, kWaitSliceMs);
     }
     seen++;
     // Acquire: the poster stored op and args before its Atomics.add of kSeq.
