@@ -29,6 +29,13 @@ export type FlushMode =
   /** nothing written: only whether every staged value is finite (probing one example) */
   | 'scan';
 
+/** A pass's hand-off: its mode, and whether the values are checked for NaN/Inf as they go. */
+export interface Flush {
+  readonly mode: FlushMode;
+  readonly check: boolean;
+}
+const kCopyChecked: Flush = { mode: 'copy', check: true };
+
 /** The batch a pass gathers: examples `indices` of `set` (token windows cut here, as data-order.ts does). */
 interface PassBatch {
   set: ExampleSet;
@@ -169,15 +176,20 @@ export class ReplicaRunner {
    * Run one pass as `team`'s member over `batch` (gathered by the pass's first phase; null for a sample
    * pass, whose inputs the caller wrote). A failed check of the hand-off raises the team's flag.
    */
-  run(shape: PassShape, team: TeamLike, batch: PassBatch | null, flush: { mode: FlushMode; check: boolean } = { mode: 'copy', check: true }): void {
+  run(shape: PassShape, team: TeamLike, batch: PassBatch | null, flush: Flush = kCopyChecked): void {
+    this.#pass(shape, team, batch, flush, true, (program) => runTeam(program, team));
+  }
+
+  /** A pass's state set for its phases, counted in `passes` when a team runs it, cleared after. */
+  #pass(shape: PassShape, team: TeamLike, batch: PassBatch | null, flush: Flush, counted: boolean, go: (program: Program) => void): void {
     this.#batch = batch;
     this.#flushMode = flush.mode;
     this.#check = flush.check;
     this.#team = team;
     this.#setScratch(shape.kind);
-    this.passes++;
+    if (counted) this.passes++;
     try {
-      runTeam(this.program(shape), team);
+      go(this.program(shape));
     } finally {
       this.#batch = null;
       this.#team = null;
@@ -193,18 +205,8 @@ export class ReplicaRunner {
    * A pass as a team of `members` would run it, on this thread: every phase as each member in turn (the same
    * bits as the threads give: tests, and the main thread's own passes).
    */
-  runSerial(shape: PassShape, members: number, batch: PassBatch | null, flush: { mode: FlushMode; check: boolean } = { mode: 'copy', check: true }, team: TeamLike = new SoloTeam()): void {
-    this.#batch = batch;
-    this.#flushMode = flush.mode;
-    this.#check = flush.check;
-    this.#team = team;
-    this.#setScratch(shape.kind);
-    try {
-      runSerial(this.program(shape), members);
-    } finally {
-      this.#batch = null;
-      this.#team = null;
-    }
+  runSerial(shape: PassShape, members: number, batch: PassBatch | null, flush: Flush = kCopyChecked, team: TeamLike = new SoloTeam()): void {
+    this.#pass(shape, team, batch, flush, false, (program) => runSerial(program, members));
   }
 
   /** copyIn, on this thread, cut as for `members`. */
