@@ -88,19 +88,15 @@ const kInFlightPerThread = 3;
 const kBytesPerDefaultThread = 32 << 20;
 
 function checkOptions(o: PrepareOptions): Required<Omit<PrepareOptions, 'stdin' | 'onProgress'>> {
+  // threads 0: not given, chosen from the corpus size once it is known (prepare()).
   const r = { ...prepareDefaults, threads: 0, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as Required<PrepareOptions>;
-  if (o.threads === undefined) return { ...checkGiven({ ...r, threads: 1 }), threads: 0 }; // 0: chosen from the corpus size
-  return checkGiven(r);
-}
-
-function checkGiven(r: Required<PrepareOptions>): Required<PrepareOptions> {
   if (!Array.isArray(r.inputs) || r.inputs.length === 0) throw new PrepareError('no input: name text files, folders, or - for standard input');
   if (r.inputs.filter((i) => i === '-').length > 1) throw new PrepareError("'-' (standard input) is given more than once");
   if (typeof r.out !== 'string' || r.out === '') throw new PrepareError('--out DIR is required');
   if (!tokenizerNames.includes(r.tokenizer)) throw new PrepareError(`--tokenizer must be one of ${tokenizerNames.join(', ')}, got ${JSON.stringify(r.tokenizer)}`);
   if (typeof r.evalFraction !== 'number' || !(r.evalFraction >= 0 && r.evalFraction < 1)) throw new PrepareError(`--eval-fraction must be a number in [0, 1), got ${r.evalFraction}`);
   if (!Number.isSafeInteger(r.seed) || r.seed < 0) throw new PrepareError(`--seed must be a non-negative integer, got ${r.seed}`);
-  if (!Number.isInteger(r.threads) || r.threads < 1) throw new PrepareError(`--threads must be a positive integer, got ${r.threads}`);
+  if (o.threads !== undefined && (!Number.isInteger(r.threads) || r.threads < 1)) throw new PrepareError(`--threads must be a positive integer, got ${r.threads}`);
   if (!Number.isInteger(r.chunkBytes) || r.chunkBytes < 16) throw new PrepareError(`chunkBytes must be an integer >= 16, got ${r.chunkBytes}`);
   return r;
 }

@@ -7,7 +7,7 @@
 //
 // Per slot (one per resident), Int32 fields of a SharedArrayBuffer:
 //   kSeq     commands posted to the slot so far; the resident waits for it to move (spin, then Atomics.wait)
-//   kDone    commands it has finished; the poster waits for it (Atomics.waitAsync)
+//   kDone    commands it has finished; the poster waits for it (Atomics.wait in slices: Residents.done)
 //   kOp      the command: kStop, or the handler's own op code
 //   kArgs…   its integer arguments
 // and one Float64 result per slot.
